@@ -1,0 +1,126 @@
+"""pytest plugin (auto-loaded through the ``pytest11`` entry point) for the rigforge checks.
+
+Inert unless a collected test carries ``@pytest.mark.component``.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("rigforge")
+    group.addoption(
+        "--rigforge-workspace",
+        default=os.environ.get("RIGFORGE_WORKSPACE") or ".",
+        help="workspace whose variables say what each host should look like (default: .)",
+    )
+    group.addoption(
+        "--rigforge-components",
+        default=os.environ.get("RIGFORGE_COMPONENTS"),
+        help="only check these components (comma-separated)",
+    )
+    group.addoption("--rigforge-report", default=None, help="write per-check results as JSON")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "component(name): the rigforge component a check belongs to")
+    path = config.getoption("--rigforge-report")
+    if path:
+        config.pluginmanager.register(_Report(Path(path)), "rigforge-report")
+
+
+def _host_name(item) -> str | None:
+    spec = getattr(item, "callspec", None)
+    host = spec.params.get("_testinfra_host") if spec else None
+    return host.backend.get_hostname() if host is not None else None
+
+
+def _component(item) -> str | None:
+    marker = item.get_closest_marker("component")
+    return marker.args[0] if marker else None
+
+
+def _workspace_vars(config) -> dict[str, dict]:
+    cached = getattr(config, "_rigforge_vars", None)
+    if cached is None:
+        from provision import hostvars
+        from provision.workspace import open_workspace
+
+        workspace = open_workspace(Path(config.getoption("--rigforge-workspace")))
+        cached = config._rigforge_vars = hostvars.resolve(workspace)
+    return cached
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep each host's checks to the components that host selects."""
+    if not any(_component(item) for item in items):
+        return
+    from provision import components
+
+    narrowing = components.parse_list(config.getoption("--rigforge-components"))
+    all_vars = _workspace_vars(config)
+    keep, drop = [], []
+    for item in items:
+        name, component = _host_name(item), _component(item)
+        if component and name in all_vars:
+            wanted = components.effective(
+                components.host_components(all_vars[name], name), narrowing
+            )
+            (keep if component in wanted else drop).append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def rig(request, host) -> dict:
+    """The host's variables: role defaults overlaid with the workspace inventory."""
+    name = host.backend.get_hostname()
+    all_vars = _workspace_vars(request.config)
+    if name not in all_vars:
+        pytest.fail(f"host {name!r} is not in the workspace inventory")
+    return all_vars[name]
+
+
+class _Report:
+    """Collects ``{host, component, check, outcome, message}`` per check, written at the end."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.results: list[dict] = []
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        failed_setup = report.when == "setup" and report.outcome != "passed"
+        if report.when != "call" and not failed_setup:
+            return
+        self.results.append(
+            {
+                "host": _host_name(item),
+                "component": _component(item),
+                "check": getattr(item, "originalname", item.name),
+                "outcome": "error" if failed_setup and report.failed else report.outcome,
+                "message": _message(report, call),
+            }
+        )
+
+    def pytest_sessionfinish(self, session):
+        from provision import fsutil
+
+        fsutil.write_text(self.path, json.dumps(self.results, indent=2) + "\n")
+
+
+def _message(report, call) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if call.excinfo is not None:
+        text = str(call.excinfo.value).strip()
+        return text.splitlines()[0] if text else call.excinfo.typename
+    return ""

@@ -1,0 +1,413 @@
+"""The ``rigforge`` command: parse, call the library, print. The only module that imports Click.
+
+Heavy imports (ansible, paramiko, rich) happen inside the commands so ``--help`` stays fast.
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from provision import __version__
+from provision.errors import EXIT_FAILED, RigforgeError, UsageError
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  a host failed or was unreachable, or a check failed
+  2  bad input or usage (nothing was changed)"""
+
+COMPONENT_HELP = (
+    "Only these components (comma-separated): base, nvidia_driver, cuda, cudnn, docker, "
+    "nvidia_container_toolkit, conda, ollama. Default: each host's rigforge_components."
+)
+LIMIT_HELP = "Only these hosts or groups (comma-separated names or shell patterns)."
+
+
+@dataclass
+class State:
+    workspace_dir: Path
+    verbose: int
+
+    def workspace(self):
+        from provision.workspace import open_workspace
+
+        return open_workspace(self.workspace_dir)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+class RigforgeGroup(click.Group):
+    """Maps library errors to a message on stderr and their exit code, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RigforgeError as exc:
+            click.secho(f"error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _console(err: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=err, highlight=False, soft_wrap=True)
+
+
+@click.group(cls=RigforgeGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    "workspace_dir",
+    envvar="RIGFORGE_WORKSPACE",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default="the current directory",
+    help="The workspace to use (env RIGFORGE_WORKSPACE).",
+)
+@click.option("-v", "--verbose", count=True, help="More output; -vvv shows Ansible's own.")
+@click.version_option(__version__, prog_name="rigforge")
+@click.pass_context
+def main(ctx, workspace_dir, verbose):
+    """Turn freshly installed Ubuntu/Debian boxes into working AI rigs.
+
+    rigforge writes a plain Ansible project (a workspace), runs it over SSH,
+    and verifies every host with testinfra checks afterwards.
+
+    \b
+    Quick start with a throwaway local test host (as root):
+      rigforge init demo && cd demo
+      rigforge sandbox up rig1
+      rigforge provision --yes
+      rigforge verify
+    """
+    ctx.obj = State(workspace_dir, verbose)
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Refresh generated files in an existing workspace.")
+@pass_state
+def init(state, directory, force):
+    """Create a workspace in DIRECTORY (default: --workspace).
+
+    \b
+    Writes ansible.cfg (host-key checking on, ./known_hosts), site.yml,
+    playbooks/ and roles/ (copies, so ansible-playbook needs no rigforge),
+    inventory/hosts.yml, inventory/group_vars/{all,sandbox}.yml and .gitignore.
+
+    An existing workspace is refused unless --force is given; --force rewrites
+    the generated files and keeps your inventory, vars and known_hosts.
+    """
+    from provision import workspace
+
+    ws, written = workspace.init(directory or state.workspace_dir, force=force)
+    click.echo(f"workspace ready in {ws.root}")
+    for name in written:
+        click.echo(f"  wrote {name}")
+    click.echo("next: `rigforge host add NAME --address ADDR` or `rigforge sandbox up NAME`")
+
+
+@main.group()
+def host():
+    """Add, list and remove the rigs in the inventory."""
+
+
+@host.command("add")
+@click.argument("name")
+@click.option("--address", required=True, help="IP address or DNS name.")
+@click.option("--user", help="SSH user (an ordinary user with sudo is fine).")
+@click.option("--port", type=int, default=22, show_default=True)
+@click.option("--key", help="Private key file for SSH.")
+@click.option("--group", "groups", multiple=True, help="Add to this group (repeatable).")
+@click.option(
+    "--accept-host-key",
+    is_flag=True,
+    help="Trust the host key the host presents now (its fingerprint is printed).",
+)
+@pass_state
+def host_add(state, name, address, user, port, key, groups, accept_host_key):
+    """Add host NAME and record its SSH host key in the workspace's known_hosts.
+
+    The key is fetched over SSH and its fingerprint shown. Without
+    --accept-host-key you are asked to confirm it; with no terminal to ask,
+    the command fails. Host-key checking is never turned off.
+    """
+    from provision import hosts
+    from provision.inventory import Host
+
+    ws = state.workspace()
+
+    def confirm(key_) -> bool:
+        click.echo(f"{address}:{port} presents {key_.key_type} key {key_.fingerprint}")
+        if accept_host_key:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "cannot ask whether to trust the host key: no terminal",
+                hint="check the fingerprint above on the host's console, then re-run with "
+                "--accept-host-key",
+            )
+        return click.confirm("Trust this key?", default=False)
+
+    hosts.add_host(ws, Host(name, address, user, port, key, list(groups)), confirm)
+    click.echo(f"added {name} ({address}:{port})")
+
+
+@host.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_state
+def host_list(state, as_json):
+    """List the hosts in the inventory."""
+    from provision import hosts, output
+
+    found = hosts.list_hosts(state.workspace())
+    if as_json:
+        click.echo(output.dumps([h.to_dict() for h in found]))
+    elif not found:
+        click.echo("no hosts yet: `rigforge host add NAME --address ADDR`")
+    else:
+        _console().print(output.hosts_table(found))
+
+
+@host.command("remove")
+@click.argument("name")
+@pass_state
+def host_remove(state, name):
+    """Remove host NAME from the inventory and its key from known_hosts."""
+    from provision import hosts
+
+    removed = hosts.remove_host(state.workspace(), name)
+    click.echo(f"removed {removed.name}")
+
+
+def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pass=False,
+         as_json=False):
+    from provision import components as comp
+    from provision import output, targets
+    from provision.progress import Progress, summary_table
+    from provision.runner import run_playbook
+
+    ws = state.workspace()
+    narrowing = comp.parse_list(components)
+    chosen = targets.resolve(ws, limit, narrowing)
+    names = [t.host.name for t in chosen]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "provision changes hosts and needs confirmation, but there is no terminal",
+                hint="review with `rigforge plan`, then pass --yes",
+            )
+        click.confirm(f"Provision {', '.join(names)}?", abort=True)
+    password = click.prompt("BECOME password", hide_input=True, err=True) if ask_pass else None
+    title = "plan (check mode, nothing changes)" if check else "provision"
+
+    def once(label):
+        with Progress(label, names) as progress:
+            return run_playbook(
+                ws,
+                limit=",".join(names),
+                tags=narrowing,
+                check=check,
+                diff=check or state.verbose > 0,
+                verbosity=max(0, state.verbose - 2),
+                become_password=password,
+                on_update=progress.update,
+            )
+
+    result = once(title)
+    report = {"run": result.to_dict()}
+    console = _console()
+    if not as_json:
+        console.print(summary_table(result, title))
+        if check:
+            _print_planned(console, result)
+    failed = not result.succeeded
+    if idempotence and not failed:
+        second = once("idempotence check (second run)")
+        report["idempotence"] = second.to_dict()
+        if not as_json:
+            console.print(summary_table(second, "idempotence check (second run)"))
+        if second.changed_tasks or not second.succeeded:
+            failed = True
+            for task in second.changed_tasks:
+                click.echo(f"not idempotent: {task.host}: {task.task}", err=True)
+    if as_json:
+        click.echo(output.dumps(report))
+    if failed:
+        for h in result.hosts.values():
+            for message in h.messages:
+                click.echo(f"{h.name}: {message}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _print_planned(console, result):
+    if not result.changed_tasks:
+        console.print("no changes: every host is converged")
+        return
+    console.print("would change:")
+    for task in result.changed_tasks:
+        console.print(f"  {task.host}: {task.task}")
+
+
+@main.command()
+@click.option("--limit", help=LIMIT_HELP)
+@click.option("--components", help=COMPONENT_HELP)
+@click.option("--ask-become-pass", "ask_pass", is_flag=True, help="Prompt for the sudo password.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_state
+def plan(state, limit, components, ask_pass, as_json):
+    """Show what provision would change (Ansible check mode with diff). Changes nothing."""
+    _run(state, limit, components, check=True, ask_pass=ask_pass, as_json=as_json)
+
+
+@main.command()
+@click.option("--limit", help=LIMIT_HELP)
+@click.option("--components", help=COMPONENT_HELP)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--check-idempotence",
+    is_flag=True,
+    help="Run twice; fail, listing each task, if the second run changed anything.",
+)
+@click.option("--ask-become-pass", "ask_pass", is_flag=True, help="Prompt for the sudo password.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_state
+def provision(state, limit, components, yes, check_idempotence, ask_pass, as_json):
+    """Apply the stack to the hosts over SSH, with live progress and a summary per host.
+
+    Hosts are reached as their ansible_user and become root with sudo.
+    """
+    _run(state, limit, components, check=False, idempotence=check_idempotence, yes=yes,
+         ask_pass=ask_pass, as_json=as_json)
+
+
+@main.command()
+@click.option("--limit", help=LIMIT_HELP)
+@click.option("--components", help=COMPONENT_HELP)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table",
+    show_default=True,
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here instead of stdout.")
+@pass_state
+def verify(state, limit, components, fmt, output):
+    """Run the testinfra checks for the components each host has.
+
+    \b
+    The same checks run under plain pytest, from the workspace:
+      pytest --pyargs provision.checks --ssh-config=.rigforge/ssh_config \\
+             --hosts='ssh://rig1?sudo=true'
+    """
+    from provision import components as comp
+    from provision import fsutil, targets
+    from provision import output as out
+    from provision.verify import run_checks
+
+    ws = state.workspace()
+    narrowing = comp.parse_list(components)
+    chosen = targets.resolve(ws, limit, narrowing)
+    result = run_checks(ws, chosen, narrowing)
+    if fmt == "json":
+        text = out.dumps(result.to_dict()) + "\n"
+    elif fmt == "junit":
+        text = result.junit_xml
+    else:
+        text = None
+    if output:
+        fsutil.write_text(output, text if text is not None else out.dumps(result.to_dict()))
+    elif text is not None:
+        click.echo(text, nl=False)
+    else:
+        _console().print(out.verify_table(result))
+    summary = out.verify_counts(result)
+    click.echo(f"verify: {summary}", err=True)
+    if not result.checks and state.verbose:
+        click.echo(result.output, err=True)
+    for check in result.failed:
+        click.echo(f"FAILED {check.host} {check.check}: {check.message}", err=True)
+    if not result.succeeded:
+        if not result.checks:
+            click.echo(result.output[-2000:], err=True)
+        sys.exit(EXIT_FAILED)
+
+
+@main.group()
+def sandbox():
+    """Throwaway local test hosts: Debian 12, systemd, SSH (needs root).
+
+    Each is a systemd-nspawn container in its own network namespace that can
+    reach only the Debian mirror. The root filesystem is built once and cached.
+    """
+
+
+@sandbox.command("up")
+@click.argument("name")
+@pass_state
+def sandbox_up(state, name):
+    """Boot sandbox host NAME and add it to the inventory (group `sandbox`)."""
+    from provision import hosts
+    from provision.inventory import Host
+    from provision.known_hosts import HostKey
+    from provision.sandbox import SandboxManager
+
+    ws = state.workspace()
+    hosts.check_can_add(ws, name)
+    manager = SandboxManager()
+    manager.preflight()
+    booted = manager.up(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    keys = [HostKey.parse(line) for line in booted.host_keys]
+    hosts.register(
+        ws,
+        Host(name, booted.address, booted.user, booted.port, str(booted.key_path),
+             [hosts.SANDBOX_GROUP]),
+        keys,
+    )
+    click.echo(f"sandbox {name} is up at {booted.address}, user {booted.user} (sudo)")
+    for key in keys:
+        click.echo(f"  recorded host key {key.key_type} {key.fingerprint}")
+
+
+@sandbox.command("down")
+@click.argument("name")
+@pass_state
+def sandbox_down(state, name):
+    """Destroy sandbox host NAME and remove it from the inventory."""
+    from provision import hosts
+    from provision.sandbox import SandboxManager
+
+    ws = state.workspace()
+    manager = SandboxManager()
+    known = {h.name for h in manager.list()}
+    in_inventory = any(h.name == name for h in hosts.list_hosts(ws))
+    if name not in known and not in_inventory:
+        raise UsageError(f"no sandbox host {name!r}", hint="`rigforge sandbox list` shows them")
+    if name in known:
+        manager.down(name)
+    if in_inventory:
+        hosts.remove_host(ws, name)
+    click.echo(f"sandbox {name} removed")
+
+
+@sandbox.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def sandbox_list(as_json):
+    """List the sandbox hosts on this machine."""
+    from provision import output
+    from provision.sandbox import SandboxManager
+
+    found = SandboxManager().list()
+    if as_json:
+        click.echo(output.dumps([
+            {"name": h.name, "address": h.address, "running": h.running, "user": h.user}
+            for h in found
+        ]))
+        return
+    if not found:
+        click.echo("no sandbox hosts")
+    for h in found:
+        click.echo(f"{h.name:<16} {h.address:<15} {'running' if h.running else 'stopped'}")

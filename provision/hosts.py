@@ -1,0 +1,106 @@
+"""Adding, listing and removing hosts: the inventory, known_hosts and ssh_config together."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from provision import fsutil, known_hosts
+from provision.errors import UsageError
+from provision.inventory import Host, Inventory, validate_address, validate_name, validate_port
+from provision.known_hosts import HostKey
+from provision.render import render
+from provision.workspace import Workspace
+
+SANDBOX_GROUP = "sandbox"
+
+
+def add_host(
+    workspace: Workspace,
+    host: Host,
+    confirm_key: Callable[[HostKey], bool],
+    fetch: Callable[[str, int], HostKey] | None = None,
+) -> HostKey:
+    """Validate ``host``, fetch and confirm its SSH host key, then record both.
+
+    Nothing is written unless validation passes and ``confirm_key`` returns True.
+    """
+    inventory = Inventory(workspace.inventory)
+    validate_name(host.name)
+    validate_address(host.address)
+    validate_port(host.port)
+    inventory.add(host)  # in memory only: catches duplicates and bad groups before the network
+    if host.key and not Path(host.key).expanduser().is_file():
+        raise UsageError(
+            f"SSH key {host.key} does not exist", hint="give the private key's path with --key"
+        )
+    key = (fetch or known_hosts.fetch)(host.address, host.port)
+    known_hosts.check_consistent(workspace.known_hosts, host.address, host.port, [key])
+    if not confirm_key(key):
+        raise UsageError(
+            f"host key of {host.address} not accepted; nothing was changed",
+            hint="compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`"
+            " on the host's console, then pass --accept-host-key",
+        )
+    known_hosts.record(workspace.known_hosts, host.address, host.port, [key])
+    inventory.save()
+    write_ssh_config(workspace, inventory)
+    return key
+
+
+def register(workspace: Workspace, host: Host, keys: list[HostKey]) -> None:
+    """Record a host whose keys were obtained out of band (a sandbox's, read from its disk)."""
+    inventory = Inventory(workspace.inventory)
+    inventory.add(host)
+    known_hosts.record(workspace.known_hosts, host.address, host.port, keys)
+    inventory.save()
+    write_ssh_config(workspace, inventory)
+
+
+def check_can_add(workspace: Workspace, name: str) -> None:
+    """Fail early (before any host is created) when ``name`` is taken or invalid."""
+    validate_name(name)
+    inventory = Inventory(workspace.inventory)
+    if inventory.get(name):
+        raise UsageError(
+            f"host {name!r} is already in {workspace.inventory}",
+            hint=f"pick another name, or `rigforge host remove {name}` first",
+        )
+
+
+def remove_host(workspace: Workspace, name: str) -> Host:
+    inventory = Inventory(workspace.inventory)
+    host = inventory.remove(name)
+    still_used = any(
+        (h.address, h.port) == (host.address, host.port) for h in inventory.hosts()
+    )
+    inventory.save()
+    if not still_used:
+        known_hosts.forget(workspace.known_hosts, host.address, host.port)
+    write_ssh_config(workspace, inventory)
+    return host
+
+
+def list_hosts(workspace: Workspace) -> list[Host]:
+    return Inventory(workspace.inventory).hosts()
+
+
+def write_ssh_config(workspace: Workspace, inventory: Inventory | None = None) -> Path:
+    """(Re)write ``.rigforge/ssh_config`` for testinfra and ``ssh -F``."""
+    inventory = inventory or Inventory(workspace.inventory)
+    hosts = [
+        {
+            "name": h.name,
+            "address": h.address,
+            "port": h.port,
+            "user": h.user,
+            "key": str(Path(h.key).expanduser()) if h.key else None,
+        }
+        for h in inventory.hosts()
+    ]
+    control_dir = workspace.state_dir / "cp"
+    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    text = render(
+        "ssh_config.j2",
+        {"hosts": hosts, "known_hosts": workspace.known_hosts, "control_dir": control_dir},
+    )
+    fsutil.write_text(workspace.ssh_config, text, mode=0o600)
+    return workspace.ssh_config

@@ -1,0 +1,46 @@
+"""Tables and JSON for results. Pure functions of the result objects; the CLI prints them."""
+
+import json
+
+from provision.inventory import Host
+from provision.verify import VerifyResult
+
+_OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "skipped": "dim"}
+
+
+def dumps(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+def hosts_table(hosts: list[Host]):
+    from rich.table import Table
+
+    table = Table(title="hosts", title_justify="left")
+    for column in ("name", "address", "port", "user", "groups", "key"):
+        table.add_column(column)
+    for h in hosts:
+        table.add_row(
+            h.name, h.address, str(h.port), h.user or "", ",".join(h.groups), h.key or ""
+        )
+    return table
+
+
+def verify_table(result: VerifyResult):
+    from rich.table import Table
+
+    table = Table(title="verify", title_justify="left")
+    for column in ("host", "component", "check", "result", "detail"):
+        table.add_column(column)
+    for c in sorted(result.checks, key=lambda c: (c.host or "", c.component or "")):
+        style = _OUTCOME_STYLE.get(c.outcome, "")
+        table.add_row(
+            c.host or "", c.component or "", c.check, f"[{style}]{c.outcome}[/]", c.message
+        )
+    return table
+
+
+def verify_counts(result: VerifyResult) -> str:
+    counts: dict[str, int] = {}
+    for c in result.checks:
+        counts[c.outcome] = counts.get(c.outcome, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no checks ran"

@@ -1,0 +1,59 @@
+"""Which hosts a run touches and which components each gets: validated before anything runs."""
+
+import fnmatch
+from dataclasses import dataclass
+
+from provision import components, hostvars
+from provision.errors import UsageError
+from provision.inventory import Host, Inventory
+from provision.workspace import Workspace
+
+
+@dataclass
+class Target:
+    host: Host
+    components: list[str]
+    vars: dict
+
+
+def parse_limit(inventory: Inventory, limit: str | None) -> list[Host]:
+    """Hosts matched by ``--limit`` (names, groups or shell patterns, comma-separated)."""
+    hosts = inventory.hosts()
+    if not hosts:
+        raise UsageError(
+            f"no hosts in {inventory.path}",
+            hint="add one with `rigforge host add NAME --address ADDR` or `rigforge sandbox up NAME`",
+        )
+    if not limit:
+        return hosts
+    chosen: dict[str, Host] = {}
+    for term in (t.strip() for t in limit.split(",")):
+        if not term:
+            continue
+        matches = [
+            h for h in hosts
+            if fnmatch.fnmatchcase(h.name, term) or term in h.groups
+        ]
+        if not matches:
+            raise UsageError(
+                f"--limit {term!r} matches no host or group in the inventory",
+                hint=f"hosts: {', '.join(h.name for h in hosts)}; "
+                f"groups: {', '.join(inventory.group_names()) or 'none'}",
+            )
+        chosen.update((h.name, h) for h in matches)
+    return [h for h in hosts if h.name in chosen]
+
+
+def resolve(
+    workspace: Workspace, limit: str | None, narrowing: list[str] | None
+) -> list[Target]:
+    """Validate the limit and every host's component choices; nothing is touched."""
+    inventory = Inventory(workspace.inventory)
+    hosts = parse_limit(inventory, limit)
+    all_vars = hostvars.resolve(workspace)
+    targets = []
+    for host in hosts:
+        hvars = all_vars.get(host.name, {})
+        selected = components.host_components(hvars, host.name)
+        targets.append(Target(host, components.effective(selected, narrowing), hvars))
+    return targets

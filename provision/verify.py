@@ -1,0 +1,111 @@
+"""``rigforge verify``: run the testinfra checks under plain pytest and collect the results.
+
+The checks run in a child ``python -m pytest`` exactly as a user would run them by hand,
+so "works under rigforge" and "works under pytest" cannot drift apart.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provision import assets
+from provision.targets import Target
+from provision.workspace import Workspace
+
+
+@dataclass
+class CheckResult:
+    host: str
+    component: str
+    check: str
+    outcome: str  # passed | failed | skipped | error
+    message: str = ""
+
+
+@dataclass
+class VerifyResult:
+    checks: list[CheckResult] = field(default_factory=list)
+    junit_xml: str = ""
+    pytest_rc: int = 0
+    output: str = ""
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.outcome in ("failed", "error")]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.pytest_rc in (0, 5) and not self.failed and bool(self.checks)
+
+    def to_dict(self) -> dict:
+        return {
+            "status": "passed" if self.succeeded else "failed",
+            "checks": [c.__dict__ for c in self.checks],
+        }
+
+
+def host_spec(target: Target) -> str:
+    """testinfra's host spec: ssh through the workspace's ssh_config, sudo unless root."""
+    user = target.host.user
+    sudo = "?sudo=true" if user and user != "root" else ""
+    return f"ssh://{target.host.name}{sudo}"
+
+
+def pytest_command(
+    workspace: Workspace,
+    targets: list[Target],
+    components: list[str] | None,
+    report: Path,
+    junit: Path,
+) -> list[str]:
+    command = [
+        sys.executable, "-m", "pytest", str(assets.checks_dir()),
+        # An empty ini of our own: the checks must not pick up a pytest.ini near the workspace.
+        "-c", str(report.parent / "pytest.ini"),
+        f"--rootdir={report.parent}",
+        "-p", "no:cacheprovider",
+        "-q", "--no-header", "-rN", "--tb=no",
+        f"--ssh-config={workspace.ssh_config}",
+        f"--hosts={','.join(host_spec(t) for t in targets)}",
+        f"--rigforge-workspace={workspace.root}",
+        f"--rigforge-report={report}",
+        f"--junitxml={junit}",
+        "-o", "junit_family=xunit2",
+        "-o", "junit_suite_name=rigforge-verify",
+    ]
+    if components:
+        command.append(f"--rigforge-components={','.join(components)}")
+    return command
+
+
+def run_checks(
+    workspace: Workspace, targets: list[Target], components: list[str] | None
+) -> VerifyResult:
+    from provision.hosts import write_ssh_config
+
+    write_ssh_config(workspace)
+    with tempfile.TemporaryDirectory(prefix="rigforge-verify-") as tmp:
+        report, junit = Path(tmp) / "report.json", Path(tmp) / "junit.xml"
+        (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
+        command = pytest_command(workspace, targets, components, report, junit)
+        proc = subprocess.run(
+            command,
+            cwd=workspace.root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            check=False,
+        )
+        checks = (
+            [CheckResult(**c) for c in json.loads(report.read_text())] if report.exists() else []
+        )
+        return VerifyResult(
+            checks=checks,
+            junit_xml=junit.read_text() if junit.exists() else "",
+            pytest_rc=proc.returncode,
+            output=proc.stdout + proc.stderr,
+        )

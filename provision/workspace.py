@@ -1,0 +1,122 @@
+"""A rigforge workspace: an ordinary Ansible project directory.
+
+Layout::
+
+    ansible.cfg               tuned; host-key checking on, known_hosts inside the workspace
+    site.yml                  imports one playbook per component
+    playbooks/ roles/         copies of the shipped ones, so ansible-playbook needs no rigforge
+    inventory/hosts.yml       your hosts (edit freely; comments survive rigforge's edits)
+    inventory/group_vars/     stack choices (all.yml) and the sandbox profile (sandbox.yml)
+    known_hosts               the SSH host keys rigforge recorded
+    .rigforge/                local state: run artifacts, generated ssh_config (not for git)
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision import __version__, assets, components, fsutil
+from provision.errors import WorkspaceError
+from provision.render import render
+
+#: Files init generates from templates; --force regenerates these.
+GENERATED = {
+    "ansible.cfg": "ansible.cfg.j2",
+    "site.yml": "site.yml.j2",
+    ".gitignore": "gitignore.j2",
+}
+#: Files that hold the user's data; init writes them once and --force keeps them.
+USER_FILES = {
+    "inventory/hosts.yml": "hosts.yml.j2",
+    "inventory/group_vars/all.yml": "group_vars_all.yml.j2",
+    "inventory/group_vars/sandbox.yml": "group_vars_sandbox.yml.j2",
+    "known_hosts": "known_hosts.j2",
+}
+SHIPPED_DIRS = ("roles", "playbooks")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory" / "hosts.yml"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".rigforge"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.state_dir / "ssh_config"
+
+    @property
+    def ansible_cfg(self) -> Path:
+        return self.root / "ansible.cfg"
+
+
+def is_workspace(path: Path) -> bool:
+    return (path / "ansible.cfg").is_file() and (path / "inventory" / "hosts.yml").is_file()
+
+
+def open_workspace(path: Path) -> Workspace:
+    """The workspace at ``path``; a clear error when there is none."""
+    path = path.resolve()
+    if not is_workspace(path):
+        raise WorkspaceError(
+            f"no rigforge workspace at {path} (ansible.cfg and inventory/hosts.yml not found)",
+            hint="run `rigforge init DIR` to create one, then cd into it or pass --workspace DIR",
+        )
+    return Workspace(path)
+
+
+def _context() -> dict:
+    return {
+        "version": __version__,
+        "components": components.COMPONENTS,
+        "implemented": components.IMPLEMENTED,
+        "default_components": components.DEFAULT_COMPONENTS,
+    }
+
+
+def init(path: Path, force: bool = False) -> tuple[Workspace, list[str]]:
+    """Create a workspace at ``path``; returns it and the files written.
+
+    Without ``force`` an existing workspace (or any file init would write) is refused.
+    With ``force`` the generated files, roles and playbooks are refreshed and the user's
+    inventory, vars and known_hosts are kept.
+    """
+    path = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise WorkspaceError(f"{path} exists and is not a directory", hint="choose another DIR")
+    clashes = [
+        name
+        for name in [*GENERATED, *USER_FILES, *SHIPPED_DIRS]
+        if (path / name).exists()
+    ]
+    if clashes and not force:
+        raise WorkspaceError(
+            f"{path} already holds {', '.join(sorted(clashes))}",
+            hint="use another DIR, or pass --force to refresh the generated files "
+            "(your inventory, vars and known_hosts are kept)",
+        )
+    context = _context()
+    written = []
+    for name, template in GENERATED.items():
+        fsutil.write_text(path / name, render(template, context))
+        written.append(name)
+    for name, template in USER_FILES.items():
+        if not (path / name).exists():
+            mode = 0o600 if name == "known_hosts" else 0o644
+            fsutil.write_text(path / name, render(template, context), mode=mode)
+            written.append(name)
+    for name in SHIPPED_DIRS:
+        source = getattr(assets, f"{name}_dir")()
+        fsutil.replace_tree(source, path / name)
+        written.append(f"{name}/")
+    (path / ".rigforge").mkdir(exist_ok=True)
+    return Workspace(path), written

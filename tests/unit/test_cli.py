@@ -1,0 +1,132 @@
+"""The CLI through click's CliRunner: no hosts, but real files and a real SSH key exchange."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from provision.cli import main
+from tests.conftest import snapshot
+
+
+def test_help_teaches_exit_codes_and_quick_start():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "Exit codes" in result.output and "2  bad input" in result.output
+    assert "rigforge sandbox up rig1" in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and "rigforge, version" in result.output
+
+
+def test_init_then_refuse_then_force(tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "demo"
+    assert runner.invoke(main, ["init", str(target)]).exit_code == 0
+    before = snapshot(target)
+    again = runner.invoke(main, ["init", str(target)])
+    assert again.exit_code == 2 and "--force" in again.output
+    assert snapshot(target) == before
+    assert runner.invoke(main, ["init", str(target), "--force"]).exit_code == 0
+
+
+def test_host_add_records_key_and_inventory(cli, workspace, ssh_server):
+    result = cli("host", "add", "rig1", "--address", "127.0.0.1", "--port", str(ssh_server.port),
+                 "--user", "alice", "--group", "gpu", "--accept-host-key")
+    assert result.exit_code == 0, result.output
+    assert "SHA256:" in result.output
+    assert f"[127.0.0.1]:{ssh_server.port} ssh-ed25519" in workspace.known_hosts.read_text()
+    listed = json.loads(cli("host", "list", "--json").output)
+    assert listed == [{"name": "rig1", "address": "127.0.0.1", "user": "alice",
+                       "port": ssh_server.port, "key": None, "groups": ["gpu"]}]
+    config = workspace.ssh_config.read_text()
+    assert "Host rig1" in config and "StrictHostKeyChecking yes" in config
+    assert cli("host", "remove", "rig1").exit_code == 0
+    assert json.loads(cli("host", "list", "--json").output) == []
+    assert "127.0.0.1" not in workspace.known_hosts.read_text()
+
+
+def test_host_add_without_a_terminal_to_confirm_fails_and_writes_nothing(
+    cli, workspace, ssh_server
+):
+    before = snapshot(workspace.root)
+    result = cli("host", "add", "rig1", "--address", "127.0.0.1", "--port", str(ssh_server.port))
+    assert result.exit_code == 2
+    assert "--accept-host-key" in result.output
+    assert snapshot(workspace.root) == before
+
+
+def test_unreachable_host_exits_1_and_writes_nothing(cli, workspace):
+    before = snapshot(workspace.root)
+    result = cli("host", "add", "rig1", "--address", "127.0.0.1", "--port", "1",
+                 "--accept-host-key")
+    assert result.exit_code == 1 and "cannot reach" in result.output
+    assert snapshot(workspace.root) == before
+
+
+def _add(cli, server, name="rig1"):
+    result = cli("host", "add", name, "--address", "127.0.0.1", "--port", str(server.port),
+                 "--accept-host-key")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["host", "add", "1bad", "--address", "10.0.0.5"], "invalid host name"),
+        (["host", "add", "rig2", "--address", "10.0.0.999"], "invalid address"),
+        (["host", "add", "rig2", "--address", "10.0.0.5", "--port", "70000"], "invalid port"),
+        (["host", "add", "rig1", "--address", "10.0.0.5"], "already in"),
+        (["host", "add", "rig2", "--address", "10.0.0.5", "--group", "all"], "invalid group"),
+        (["host", "add", "rig2", "--address", "10.0.0.5", "--key", "/nope"], "does not exist"),
+        (["host", "remove", "ghost"], "no host 'ghost'"),
+        (["provision", "--yes", "--components", "base,gpu"], "unknown component 'gpu'"),
+        (["plan", "--components", "docker"], "not available in this version"),
+        (["verify", "--components", "nope"], "unknown component"),
+        (["provision", "--yes", "--limit", "ghost"], "matches no host"),
+        (["provision"], "needs confirmation"),
+        (["verify", "--format", "xml"], "Invalid value"),
+    ],
+)
+def test_bad_input_exits_2_and_changes_nothing(cli, workspace, ssh_server, args, needle):
+    _add(cli, ssh_server)
+    before = snapshot(workspace.root)
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert snapshot(workspace.root) == before
+
+
+def test_bad_component_in_inventory_vars_is_bad_input(cli, workspace, ssh_server):
+    _add(cli, ssh_server)
+    all_vars = workspace.root / "inventory/group_vars/all.yml"
+    all_vars.write_text("rigforge_components: [base, cuda12]\n")
+    before = snapshot(workspace.root)
+    result = cli("provision", "--yes")
+    assert result.exit_code == 2
+    assert "unknown component 'cuda12' in rigforge_components of host 'rig1'" in result.output
+    assert snapshot(workspace.root) == before
+
+
+def test_no_workspace_exits_2(tmp_path):
+    result = CliRunner().invoke(main, ["--workspace", str(tmp_path), "host", "list"])
+    assert result.exit_code == 2
+    assert "no rigforge workspace" in result.output and "rigforge init" in result.output
+
+
+def test_corrupt_hosts_yml_exits_2_and_is_left_alone(cli, workspace):
+    workspace.inventory.write_text("all:\n  hosts:\n    rig1: [\n")
+    before = snapshot(workspace.root)
+    for args in (["host", "list"], ["host", "add", "rig2", "--address", "10.0.0.5"],
+                 ["provision", "--yes"], ["verify"]):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "not valid YAML at line 4" in result.output
+    assert snapshot(workspace.root) == before
+
+
+def test_empty_inventory_tells_how_to_add_hosts(cli):
+    result = cli("provision", "--yes")
+    assert result.exit_code == 2 and "sandbox up" in result.output

@@ -1,0 +1,70 @@
+import configparser
+
+import pytest
+import yaml
+
+from provision import workspace
+from provision.errors import WorkspaceError
+from tests.conftest import snapshot
+
+INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "/dev/null")
+
+
+def test_init_writes_a_plain_ansible_project(tmp_path):
+    ws, written = workspace.init(tmp_path / "ws")
+    for name in ("ansible.cfg", "site.yml", ".gitignore", "inventory/hosts.yml",
+                 "inventory/group_vars/all.yml", "inventory/group_vars/sandbox.yml",
+                 "known_hosts", "roles/base/tasks/main.yml", "playbooks/base.yml"):
+        assert (ws.root / name).is_file(), name
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ws.ansible_cfg)
+    assert cfg["defaults"]["host_key_checking"] == "True"
+    assert cfg["defaults"]["roles_path"] == "roles"
+    assert "UserKnownHostsFile=known_hosts" in cfg["ssh_connection"]["ssh_args"]
+    assert "StrictHostKeyChecking=yes" in cfg["ssh_connection"]["ssh_args"]
+    assert cfg["ssh_connection"]["pipelining"] == "True"
+    site = yaml.safe_load((ws.root / "site.yml").read_text())
+    assert site == [{"name": "Import the base component.",
+                     "ansible.builtin.import_playbook": "playbooks/base.yml"}]
+    assert yaml.safe_load((ws.root / "inventory/group_vars/all.yml").read_text()) == {
+        "rigforge_components": ["base"]
+    }
+    assert ".rigforge/" in (ws.root / ".gitignore").read_text()
+
+
+def test_generated_files_never_disable_host_key_checking(tmp_path):
+    ws, _ = workspace.init(tmp_path / "ws")
+    for path in ws.root.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            for bad in INSECURE:
+                assert bad not in text, f"{bad!r} in {path}"
+
+
+def test_init_refuses_an_existing_workspace_and_changes_nothing(tmp_path):
+    ws, _ = workspace.init(tmp_path / "ws")
+    before = snapshot(ws.root)
+    with pytest.raises(WorkspaceError, match="already holds") as err:
+        workspace.init(ws.root)
+    assert "--force" in err.value.hint
+    assert snapshot(ws.root) == before
+
+
+def test_force_refreshes_generated_files_and_keeps_user_data(tmp_path):
+    ws, _ = workspace.init(tmp_path / "ws")
+    ws.inventory.write_text(ws.inventory.read_text() + "# mine\n")
+    ws.known_hosts.write_text("10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
+    (ws.root / "site.yml").write_text("broken")
+    (ws.root / "roles/base/tasks/main.yml").write_text("broken")
+    workspace.init(ws.root, force=True)
+    assert ws.inventory.read_text().endswith("# mine\n")
+    assert "10.0.0.5" in ws.known_hosts.read_text()
+    assert "import_playbook" in (ws.root / "site.yml").read_text()
+    assert (ws.root / "roles/base/tasks/main.yml").read_text() != "broken"
+    assert not list(ws.root.glob(".roles.*")), "staging directories must be cleaned up"
+
+
+def test_open_workspace_without_one_says_how_to_create_it(tmp_path):
+    with pytest.raises(WorkspaceError, match="no rigforge workspace") as err:
+        workspace.open_workspace(tmp_path)
+    assert "rigforge init" in err.value.hint
