@@ -1,0 +1,70 @@
+"""Integration tests: real sandbox hosts (systemd-nspawn), real SSH, real Ansible.
+
+They need root and the sandbox tools; without them they are skipped with the reason.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TOOLS = ("mmdebstrap", "systemd-nspawn", "nft", "ip", "ssh")
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "sandbox hosts need root"
+    absent = [t for t in TOOLS if not shutil.which(t)]
+    return f"missing tools: {', '.join(absent)}" if absent else None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _missing()
+    if reason:
+        for item in items:
+            if item.get_closest_marker("integration"):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def rigforge(workspace: Path, *args: str, check: bool = True, timeout: int = 1200, **kw):
+    """Run the real ``rigforge`` command in a child process, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "provision", "--workspace", str(workspace), *args],
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"rigforge {' '.join(args)} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass
+class Rig:
+    workspace: Path
+    name: str
+
+    def ssh(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        """A command on the host through the workspace's ssh_config (strict host keys)."""
+        return subprocess.run(
+            ["ssh", "-F", str(self.workspace / ".rigforge" / "ssh_config"), self.name, command],
+            capture_output=True, text=True, timeout=300, check=check,
+        )
+
+
+@pytest.fixture(scope="session")
+def rig(tmp_path_factory):
+    """One sandbox host in a fresh workspace, made with the CLI like the README's demo."""
+    workspace = tmp_path_factory.mktemp("integration") / "ws"
+    rigforge(workspace, "init", str(workspace))
+    name = f"it{os.getpid() % 100000}"
+    rigforge(workspace, "sandbox", "up", name, timeout=600)
+    try:
+        yield Rig(workspace, name)
+    finally:
+        rigforge(workspace, "sandbox", "down", name, check=False)
