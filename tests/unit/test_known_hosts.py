@@ -18,7 +18,7 @@ def test_fetch_reads_the_servers_key_and_fingerprint_matches_ssh_keygen(ssh_serv
 
 
 def test_fetch_from_a_closed_port_fails_clearly():
-    with pytest.raises(HostFailedError, match="cannot reach 127.0.0.1:1"):
+    with pytest.raises(HostFailedError, match=r"cannot reach 127\.0\.0\.1:1"):
         known_hosts.fetch("127.0.0.1", 1, timeout=2)
 
 
@@ -43,6 +43,6 @@ def test_a_changed_key_is_refused(tmp_path):
     old = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIA==")
     new = HostKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIB==")
     known_hosts.record(path, "10.0.0.5", 22, [old])
-    with pytest.raises(UsageError, match="someone may be intercepting|but known_hosts records"):
+    with pytest.raises(UsageError, match=r"but known_hosts records"):
         known_hosts.check_consistent(path, "10.0.0.5", 22, [new])
     known_hosts.check_consistent(path, "10.0.0.5", 22, [old])

@@ -11,7 +11,7 @@ INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "/dev/null"
 
 
 def test_init_writes_a_plain_ansible_project(tmp_path):
-    ws, written = workspace.init(tmp_path / "ws")
+    ws, _ = workspace.init(tmp_path / "ws")
     for name in ("ansible.cfg", "site.yml", ".gitignore", "inventory/hosts.yml",
                  "inventory/group_vars/all.yml", "inventory/group_vars/sandbox.yml",
                  "known_hosts", "roles/base/tasks/main.yml", "playbooks/base.yml"):
