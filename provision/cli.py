@@ -55,7 +55,11 @@ class RigforgeGroup(click.Group):
 def _console(err: bool = False):
     from rich.console import Console
 
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    console = Console(stderr=err, highlight=False)
+    if not console.is_terminal:
+        # Logs and pipes: wide enough that check names and messages are not cut.
+        console = Console(stderr=err, highlight=False, width=160)
+    return console
 
 
 @click.group(cls=RigforgeGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
@@ -216,6 +220,7 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
                 verbosity=max(0, state.verbose - 2),
                 become_password=password,
                 on_update=progress.update,
+                expected_hosts=names,
             )
 
     result = once(title)
@@ -225,6 +230,10 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
         console.print(summary_table(result, title))
         if check:
             _print_planned(console, result)
+    if not as_json:
+        for h in result.hosts.values():
+            for warning in h.warnings:
+                console.print(f"[yellow]warning[/] {h.name}: {warning}")
     failed = not result.succeeded
     if idempotence and not failed:
         second = once("idempotence check (second run)")

@@ -23,6 +23,7 @@ class HostResult:
     skipped: int = 0
     current_task: str = ""
     messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -42,6 +43,7 @@ class HostResult:
             "unreachable": self.unreachable,
             "skipped": self.skipped,
             "messages": self.messages,
+            "warnings": self.warnings,
         }
 
 
@@ -103,6 +105,9 @@ class EventCollector:
         task = data.get("task") or ""
         res = data.get("res") or {}
         host.current_task = task
+        warning = _warning(res) if kind == "runner_on_ok" else None
+        if warning:
+            host.warnings.append(warning)
         if kind == "runner_on_ok" and res.get("changed"):
             self.result.changed_tasks.append(
                 ChangedTask(name, task, data.get("role"), _as_list(res.get("diff")))
@@ -139,6 +144,16 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _warning(res: dict) -> str | None:
+    """Roles report things to look at (a pending reboot, no kernel headers) as
+    ``debug`` messages starting with ``WARNING:``; lift them into the summary."""
+    msg = res.get("msg")
+    lines = msg if isinstance(msg, list) else [msg] if isinstance(msg, str) else []
+    if lines and str(lines[0]).startswith("WARNING:"):
+        return " ".join(str(line) for line in lines).removeprefix("WARNING:").strip()
+    return None
+
+
 def _message(res: dict) -> str:
     msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or "no message"
     return str(msg).strip().splitlines()[0] if str(msg).strip() else "no message"
@@ -154,6 +169,7 @@ def run_playbook(
     verbosity: int = 0,
     become_password: str | None = None,
     on_update: Callable[[RunResult, str], None] | None = None,
+    expected_hosts: list[str] | None = None,
 ) -> RunResult:
     """Run ``site.yml`` in ``workspace``; returns per-host results.
 
@@ -197,6 +213,12 @@ def run_playbook(
         rotate_artifacts=3,
         quiet=verbosity == 0,
     )
-    collector.result.status = runner.status
-    collector.result.rc = runner.rc
-    return collector.result
+    result = collector.result
+    result.status, result.rc = runner.status, runner.rc
+    for name in expected_hosts or []:
+        if name not in result.hosts:
+            # A host Ansible never saw (e.g. an inventory problem) must not pass as "ok".
+            result.hosts[name] = HostResult(
+                name, failed=1, messages=["Ansible did not run on this host (rerun with -vvv)"]
+            )
+    return result
