@@ -402,6 +402,26 @@ def sandbox_down(state, name):
     click.echo(f"sandbox {name} removed")
 
 
+@sandbox.command("halt")
+@click.argument("name")
+def sandbox_halt(name):
+    """Power sandbox host NAME off, keeping its disk (boot it again with `sandbox boot`)."""
+    from provision.sandbox import SandboxManager
+
+    SandboxManager().halt(name)
+    click.echo(f"sandbox {name} halted")
+
+
+@sandbox.command("boot")
+@click.argument("name")
+def sandbox_boot(name):
+    """Boot a halted sandbox host NAME again, with the disk it had."""
+    from provision.sandbox import SandboxManager
+
+    booted = SandboxManager().boot(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    click.echo(f"sandbox {name} is up at {booted.address}")
+
+
 @sandbox.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def sandbox_list(as_json):

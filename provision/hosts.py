@@ -1,5 +1,7 @@
 """Adding, listing and removing hosts: the inventory, known_hosts and ssh_config together."""
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,8 +98,14 @@ def write_ssh_config(workspace: Workspace, inventory: Inventory | None = None) -
         }
         for h in inventory.hosts()
     ]
-    control_dir = workspace.state_dir / "cp"
-    control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Unix socket paths are limited to 108 bytes, which a workspace path can exceed.
+    control_dir = Path(tempfile.gettempdir()) / f"rigforge-cp-{os.getuid()}"
+    control_dir.mkdir(exist_ok=True, mode=0o700)
+    if control_dir.stat().st_uid != os.getuid() or control_dir.stat().st_mode & 0o077:
+        raise UsageError(
+            f"{control_dir} is not a private directory of this user",
+            hint="remove it; rigforge recreates it with mode 0700",
+        )
     text = render(
         "ssh_config.j2",
         {"hosts": hosts, "known_hosts": workspace.known_hosts, "control_dir": control_dir},

@@ -1,0 +1,446 @@
+"""``SandboxManager``: create, boot, halt, list and remove sandbox hosts.
+
+A sandbox host is a throwaway Debian 12 machine on this one: systemd as PID 1 under
+``systemd-nspawn``, in its own network namespace behind the ``rigforge0`` bridge, reached
+over SSH as the sudo user ``rig``. The pieces live in the sibling modules:
+
+* ``image``    the shared root filesystem, built once with mmdebstrap;
+* ``network``  bridge, namespaces, veths, and the nftables fence;
+* ``cgroups``  one cgroup per host in every hierarchy;
+* ``host``     the state record, the nspawn process and the wait for SSH.
+
+Everything here is written to survive a crash at any step: the host's state file is written
+before anything is created, every creation step accepts what an earlier run left behind, and
+``down`` removes whatever pieces exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provision.errors import SandboxError, SandboxSetupError
+
+from . import cgroups
+from .host import (
+    PROPAGATE_DIR,
+    SSH_PORT,
+    HostState,
+    SandboxHost,
+    leader_of,
+    nspawn_alive,
+    nspawn_argv,
+    read_host_keys,
+    start_nspawn,
+    stop_nspawn,
+    wait_for_ssh,
+)
+from .image import USER, ImageStore, build_recipe, ensure_key
+from .mirrors import Mirrors, find_mirrors, host_nameservers
+from .network import (
+    SandboxNetwork,
+    allocate_address,
+    netns_name,
+    subnet_from_env,
+    veth_name,
+)
+from .system import (
+    APT_HINT,
+    file_lock,
+    is_mounted,
+    remove_tree,
+    rmdir_quiet,
+    run,
+    umount_below,
+    which,
+    write_in_root,
+)
+
+ENV_STATE_DIR = "RIGFORGE_SANDBOX_DIR"
+DEFAULT_STATE_DIR = Path("/var/lib/rigforge/sandbox")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
+BOOT_TIMEOUT_S = 60.0
+HALT_GRACE_S = 15.0
+HOSTS_LOCK_TIMEOUT_S = 120.0
+REQUIRED_TOOLS = (
+    "mmdebstrap",
+    "systemd-nspawn",
+    "nft",
+    "ip",
+    "ssh",
+    "ssh-keygen",
+    "nsenter",
+    "mount",
+)
+GUEST_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/root",
+    "TERM": "dumb",
+}
+# nspawn mounts the v1 controllers read-only; runc (Docker) inside needs them writable. Only
+# the per-mount flag can change: a plain "remount,rw" fails with "mount point is busy".
+_REMOUNT_CGROUPS = 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$c" 2>/dev/null || true; done'
+
+Progress = Callable[[str], None]
+
+
+def validate_name(name: str) -> str:
+    """A host name: a lower-case letter, then up to 19 of ``a-z``, ``0-9`` and ``-``."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise SandboxSetupError(
+            f"invalid sandbox host name {name!r}",
+            hint="use 1-20 characters: a lower-case letter first, then a-z, 0-9 or '-' (e.g. rig1)",
+        )
+    return name
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress:
+        progress(message)
+
+
+class SandboxManager:
+    """Sandbox hosts under one state directory (default ``/var/lib/rigforge/sandbox``)::
+
+    id_ed25519(.pub)   the key that logs in as root and as ``rig`` on every host
+    images/            the shared root filesystem(s), one per recipe hash
+    net/               what the network setup must restore (ip_forward)
+    hosts/<name>/      one host (see ``provision.sandbox.host``)
+    """
+
+    def __init__(self, state_dir: Path | None = None):
+        default = os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR
+        self.state_dir = Path(state_dir or default).absolute()
+        self.key_path = self.state_dir / "id_ed25519"
+        self.hosts_dir = self.state_dir / "hosts"
+        self._mirrors: Mirrors | None = None
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Raise ``SandboxSetupError`` unless this machine can run sandbox hosts."""
+        self._require_root()
+        missing = [tool for tool in REQUIRED_TOOLS if not which(tool)]
+        if missing:
+            raise SandboxSetupError(f"missing tools for sandbox hosts: {', '.join(missing)}", hint=APT_HINT)
+        self.mirrors()
+        if not host_nameservers():
+            raise SandboxSetupError(
+                "no IPv4 DNS resolver in /etc/resolv.conf that a sandbox host could reach",
+                hint="add a non-loopback IPv4 'nameserver' line to /etc/resolv.conf",
+            )
+        subnet_from_env(os.environ)
+        if re.search(r"[,:\s]", str(self.state_dir)):
+            raise SandboxSetupError(
+                f"the sandbox directory {self.state_dir} contains ',', ':' or whitespace",
+                hint=f"set {ENV_STATE_DIR} to a plain path (overlayfs options cannot quote)",
+            )
+
+    def _require_root(self) -> None:
+        if os.geteuid() != 0:
+            raise SandboxSetupError(
+                "sandbox hosts need root (namespaces, mounts, nftables)",
+                hint="run it as root, for example with sudo",
+            )
+
+    def mirrors(self) -> Mirrors:
+        """The Debian archives this machine's apt uses (or the environment's override)."""
+        if self._mirrors is None:
+            self._mirrors = find_mirrors()
+        return self._mirrors
+
+    # --- image ----------------------------------------------------------------------------
+
+    def ensure_image(self, progress: Progress | None = None) -> Path:
+        """The image's root filesystem, built on first use and cached (see ``image``)."""
+        self.preflight()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)  # it holds the private login key
+        with file_lock(self.state_dir / ".key.lock", 60, "creating the sandbox key"):
+            pubkey = ensure_key(self.key_path)
+        recipe = build_recipe(self.mirrors(), pubkey)
+        return ImageStore(self.state_dir / "images").ensure(recipe, progress)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def up(self, name: str, progress: Progress | None = None) -> SandboxHost:
+        """Create and boot host ``name``; return once ``rig`` can log in over SSH."""
+        validate_name(name)
+        self.preflight()
+        if self._host_dir(name).exists():
+            raise self._exists_error(name)
+        image = self.ensure_image(progress)
+        subnet = subnet_from_env(os.environ)
+        with self._hosts_lock():
+            if self._host_dir(name).exists():
+                raise self._exists_error(name)
+            used = [s.address for s in self._states().values() if s]
+            addr = allocate_address(subnet, used)
+            state = HostState(
+                name=name,
+                address=str(addr),
+                veth=veth_name(subnet, addr),
+                netns=netns_name(name),
+                image=str(image),
+                user=USER,
+                created=time.time(),
+            )
+            hdir = self._host_dir(name)
+            for sub in ("upper", "work", "merged", "docker"):
+                (hdir / sub).mkdir(parents=True, exist_ok=True)
+            os.chmod(hdir, 0o700)
+            state.save(self._state_path(name))
+        return self._start_or_stop(state, progress, fresh=True)
+
+    def boot(self, name: str, progress: Progress | None = None) -> SandboxHost:
+        """Boot a halted host again, with the disk it had; a running host is returned as is."""
+        validate_name(name)
+        self.preflight()
+        state = self._load(name)
+        if nspawn_alive(state.nspawn_pid, name):
+            return self._host(state)
+        if not Path(state.image).is_dir():
+            raise SandboxError(
+                f"the image of {name} ({state.image}) is gone",
+                hint=f"recreate it: rigforge sandbox down {name} && rigforge sandbox up {name}",
+            )
+        self._stop(state)  # clear what a crashed run may have left in its cgroups
+        return self._start_or_stop(state, progress, fresh=False)
+
+    def halt(self, name: str) -> SandboxHost:
+        """Power a host off, keeping its disk, address and network for ``boot``."""
+        validate_name(name)
+        self._require_root()
+        state = self._load(name)
+        self._stop(state)
+        return self._host(state)
+
+    def down(self, name: str) -> None:
+        """Power off and delete everything of host ``name``; the network goes with the last host."""
+        validate_name(name)
+        self._require_root()
+        hdir = self._host_dir(name)
+        if not hdir.is_dir():
+            raise SandboxSetupError(
+                f"there is no sandbox host named {name}",
+                hint="`rigforge sandbox list` shows the existing hosts",
+            )
+        state = self._load_partial(name)
+        if state is not None:
+            self._stop(state)
+        else:
+            rmdir_quiet(PROPAGATE_DIR / name)
+        network = self._network()
+        with self._hosts_lock():
+            umount_below(hdir)
+            network.detach(netns_name(name), state.veth if state else None)
+            remove_tree(hdir)
+            if not any(p.is_dir() for p in self.hosts_dir.iterdir()):
+                network.down()
+
+    # --- queries --------------------------------------------------------------------------
+
+    def list(self) -> list[SandboxHost]:
+        """Every host in the state directory, running or not, sorted by name."""
+        try:
+            states = self._states()
+        except PermissionError as exc:
+            raise SandboxSetupError(
+                f"cannot read {self.hosts_dir}", hint="run it as root, for example with sudo"
+            ) from exc
+        hosts = []
+        for name, state in states.items():
+            if state is None:  # a crash before its state was written: only `down` helps
+                hosts.append(SandboxHost(name, "", SSH_PORT, USER, self.key_path, (), False, None))
+            else:
+                hosts.append(self._host(state))
+        return hosts
+
+    def get(self, name: str) -> SandboxHost:
+        """One host by name (``SandboxSetupError`` if there is none)."""
+        validate_name(name)
+        return self._host(self._load(name))
+
+    def exec(self, name: str, argv: list[str], **kw: Any) -> subprocess.CompletedProcess:
+        """Run ``argv`` inside a running host (all its namespaces), without SSH.
+
+        Keyword arguments go to ``subprocess.run``; the guest gets a plain root environment
+        unless ``env`` is given, so that this machine's variables do not leak in.
+        """
+        host = self.get(name)
+        if not host.running or host.leader_pid is None:
+            raise SandboxError(
+                f"sandbox host {name} is not running", hint=f"boot it: rigforge sandbox boot {name}"
+            )
+        kw.setdefault("env", dict(GUEST_ENV))
+        nsenter = which("nsenter") or "nsenter"
+        return subprocess.run([nsenter, "-t", str(host.leader_pid), "-a", *argv], **kw)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _host_dir(self, name: str) -> Path:
+        return self.hosts_dir / name
+
+    def _state_path(self, name: str) -> Path:
+        return self._host_dir(name) / "state.json"
+
+    def _hosts_lock(self):
+        return file_lock(self.state_dir / ".hosts.lock", HOSTS_LOCK_TIMEOUT_S, "changing sandbox hosts")
+
+    def _network(self) -> SandboxNetwork:
+        return SandboxNetwork(self.state_dir / "net", subnet_from_env(os.environ))
+
+    def _load_partial(self, name: str) -> HostState | None:
+        try:
+            return HostState.load(self._state_path(name))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _load(self, name: str) -> HostState:
+        if not self._host_dir(name).is_dir():
+            raise SandboxSetupError(
+                f"there is no sandbox host named {name}",
+                hint=f"create it: rigforge sandbox up {name}",
+            )
+        state = self._load_partial(name)
+        if state is None:
+            raise SandboxError(
+                f"the state file of sandbox host {name} is missing or unreadable: {self._state_path(name)}",
+                hint=f"remove what is left of it: rigforge sandbox down {name}",
+            )
+        return state
+
+    def _states(self) -> dict[str, HostState | None]:
+        if not self.hosts_dir.is_dir():
+            return {}
+        return {p.name: self._load_partial(p.name) for p in sorted(self.hosts_dir.iterdir()) if p.is_dir()}
+
+    def _exists_error(self, name: str) -> SandboxError:
+        state = self._load_partial(name)
+        if state is not None and nspawn_alive(state.nspawn_pid, name):
+            return SandboxError(
+                f"sandbox host {name} already exists and is running at {state.address}",
+                hint=f"remove it first: rigforge sandbox down {name}",
+            )
+        return SandboxError(
+            f"sandbox host {name} already exists but is not running "
+            "(halted, or left over from a crashed run)",
+            hint=f"boot it with `rigforge sandbox boot {name}`, "
+            f"or remove it with `rigforge sandbox down {name}`",
+        )
+
+    def _host(self, state: HostState) -> SandboxHost:
+        hdir = self._host_dir(state.name)
+        merged = hdir / "merged"
+        # the host's keys are made at its first boot, so they live in the overlay's upper layer
+        root = merged if is_mounted(merged) else hdir / "upper"
+        running = nspawn_alive(state.nspawn_pid, state.name)
+        return SandboxHost(
+            name=state.name,
+            address=state.address,
+            port=state.port,
+            user=state.user,
+            key_path=self.key_path,
+            host_keys=read_host_keys(root),
+            running=running,
+            leader_pid=leader_of(state.nspawn_pid) if running and state.nspawn_pid else None,
+        )
+
+    def _start_or_stop(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
+        """Start the host; if that fails, leave it halted (its console log kept) and say so."""
+        try:
+            return self._start(state, progress, fresh)
+        except BaseException as exc:
+            # the original failure is the one worth reporting
+            with contextlib.suppress(Exception):
+                self._stop(state)
+            if isinstance(exc, SandboxError):
+                hint = f"{exc.hint}; " if exc.hint else ""
+                raise type(exc)(
+                    exc.message, hint + f"remove it with `rigforge sandbox down {state.name}`"
+                ) from exc
+            raise
+
+    def _start(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
+        name, hdir = state.name, self._host_dir(state.name)
+        network = self._network()
+        with self._hosts_lock():
+            if fresh:  # an earlier crashed run may have left a namespace or veth of that name
+                network.detach(state.netns, state.veth)
+            _say(progress, f"network: {state.address} on bridge rigforge0")
+            network.up(self.mirrors(), host_nameservers())
+            network.attach(state.netns, state.veth, state.address)
+        merged = self._mount_root(state)
+        if fresh:
+            self._write_guest_identity(merged, name)
+        _say(progress, f"booting {name}")
+        started = time.monotonic()
+        dirs = cgroups.prepare(name)
+        state.cgroups = [str(d) for d in dirs]
+        state.save(self._state_path(name))  # before the start: a crash must not lose them
+        argv = nspawn_argv(name, merged, state.netns, hdir / "docker")
+        state.nspawn_pid = start_nspawn(argv, hdir / "console.log", dirs)
+        state.save(self._state_path(name))
+        pid = state.nspawn_pid
+        host = wait_for_ssh(
+            lambda: self._host(state),
+            lambda: nspawn_alive(pid, name),
+            hdir / "console.log",
+            BOOT_TIMEOUT_S,
+        )
+        if host.leader_pid:
+            run(
+                ["nsenter", "-t", str(host.leader_pid), "-a", "sh", "-c", _REMOUNT_CGROUPS],
+                check=False,
+            )
+        _say(progress, f"{name} is up at {host.address} ({time.monotonic() - started:.1f} s)")
+        return host
+
+    def _mount_root(self, state: HostState) -> Path:
+        """Mount the host's copy-on-write root (image below, its own upper dir on top)."""
+        hdir = self._host_dir(state.name)
+        merged = hdir / "merged"
+        if not is_mounted(merged):
+            layers = f"lowerdir={state.image},upperdir={hdir / 'upper'},workdir={hdir / 'work'}"
+            run(
+                ["mount", "-t", "overlay", "overlay", "-o", layers, str(merged)],
+                what=f"mounting the overlay root of {state.name}",
+            )
+        return merged
+
+    def _write_guest_identity(self, root: Path, name: str) -> None:
+        """Hostname, /etc/hosts and a resolver the host can reach (this machine's first)."""
+        write_in_root(root, "etc/hostname", f"{name}\n")
+        write_in_root(
+            root,
+            "etc/hosts",
+            f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        )
+        write_in_root(root, "etc/resolv.conf", f"nameserver {host_nameservers()[0]}\n")
+
+    def _stop(self, state: HostState) -> None:
+        """Halt nspawn, kill what is left in the host's cgroups, and remove those cgroups."""
+        name = state.name
+        if state.nspawn_pid:
+            stop_nspawn(state.nspawn_pid, name, HALT_GRACE_S)
+        # only directories of the form .../rigforge-sandbox/<name>: never act on a corrupt record
+        dirs = [Path(d) for d in state.cgroups]
+        dirs = [d for d in dirs if d.name == name and d.parent.name == cgroups.GROUP]
+        cgroups.kill_all([d for d in dirs if d.exists()])
+        left = cgroups.remove(dirs)
+        cgroups.remove_groups(dirs)
+        # /run is no tmpfs on some machines, and then nspawn leaves this behind
+        rmdir_quiet(PROPAGATE_DIR / name)
+        state.nspawn_pid = None
+        state.cgroups = [str(d) for d in dirs if d in left or d.exists()]
+        if self._host_dir(name).is_dir():
+            state.save(self._state_path(name))

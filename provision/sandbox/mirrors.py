@@ -1,0 +1,192 @@
+"""Where sandbox hosts get their packages and names from: this machine's own apt and DNS setup.
+
+A sandbox host may reach exactly two kinds of places: the Debian archive that this machine's
+apt already uses, and this machine's DNS resolvers. Both are read from the host's
+configuration here, never hard-coded, so that the sandbox works behind whatever mirror or
+proxy the user's network allows.
+
+Two apt source formats exist:
+
+* one-line ``sources.list`` entries: ``deb [options] URI SUITE COMPONENT...``
+* deb822 ``*.sources`` stanzas with ``Types:``, ``URIs:``, ``Suites:`` fields.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from provision.errors import SandboxSetupError
+
+ENV_MIRROR = "RIGFORGE_SANDBOX_MIRROR"
+ENV_SECURITY_MIRROR = "RIGFORGE_SANDBOX_SECURITY_MIRROR"
+
+_OPTIONS = re.compile(r"\[[^\]]*\]")
+
+
+@dataclass(frozen=True)
+class Mirrors:
+    """The Debian archive (``.../debian``) and, if known, the security archive."""
+
+    debian: str
+    security: str | None = None
+
+    def uris(self) -> tuple[str, ...]:
+        return (self.debian,) + ((self.security,) if self.security else ())
+
+    def sources_lines(self, suite: str, components: Iterable[str]) -> list[str]:
+        """One-line apt sources for ``suite``, its updates and (if known) its security suite."""
+        comps = " ".join(components)
+        lines = [f"deb {self.debian} {suite} {comps}", f"deb {self.debian} {suite}-updates {comps}"]
+        if self.security:
+            lines.append(f"deb {self.security} {suite}-security {comps}")
+        return lines
+
+    def endpoints(self) -> list[tuple[str, int | None]]:
+        """(host, explicit port or None) of every archive, for the firewall."""
+        seen: list[tuple[str, int | None]] = []
+        for uri in self.uris():
+            parts = urlsplit(uri)
+            item = (parts.hostname or "", parts.port)
+            if item[0] and item not in seen:
+                seen.append(item)
+        return seen
+
+
+def uris_from_one_line(text: str) -> list[str]:
+    """The URIs of the ``deb`` and ``deb-src`` lines of a one-line ``sources.list``."""
+    uris = []
+    for raw in text.splitlines():
+        line = _OPTIONS.sub(" ", raw.split("#", 1)[0]).split()
+        if len(line) >= 2 and line[0] in ("deb", "deb-src"):
+            uris.append(line[1])
+    return uris
+
+
+def _deb822_stanzas(text: str) -> list[dict[str, str]]:
+    """Split deb822 text into stanzas of ``{lower-case field: value}``; continuation lines join."""
+    stanzas: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    key = None
+    for raw in [*text.splitlines(), ""]:
+        if raw.startswith("#"):
+            continue
+        if not raw.strip():
+            if current:
+                stanzas.append(current)
+            current, key = {}, None
+        elif raw[0] in " \t" and key:
+            current[key] += " " + raw.strip()
+        elif ":" in raw:
+            key, value = raw.split(":", 1)
+            key = key.strip().lower()
+            current[key] = value.strip()
+    return stanzas
+
+
+def uris_from_deb822(text: str) -> list[str]:
+    """The URIs of the enabled stanzas of a deb822 ``*.sources`` file."""
+    uris = []
+    for stanza in _deb822_stanzas(text):
+        if stanza.get("enabled", "yes").lower() == "no":
+            continue
+        types = stanza.get("types", "").split()
+        if "deb" in types or "deb-src" in types:
+            uris.extend(stanza.get("uris", "").split())
+    return uris
+
+
+def pick_archive(uris: Iterable[str], archive: str) -> str | None:
+    """The first http(s) URI whose last path part is ``archive`` ("debian", "debian-security")."""
+    for uri in uris:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue
+        if parts.path.rstrip("/").rsplit("/", 1)[-1] == archive:
+            return uri.rstrip("/")
+    return None
+
+
+def apt_source_uris(apt_dir: Path = Path("/etc/apt")) -> list[str]:
+    """Every source URI in ``sources.list`` and ``sources.list.d/*.list`` / ``*.sources``."""
+    uris: list[str] = []
+    main = apt_dir / "sources.list"
+    if main.is_file():
+        uris += uris_from_one_line(main.read_text(errors="replace"))
+    parts = apt_dir / "sources.list.d"
+    if parts.is_dir():
+        for path in sorted(parts.iterdir()):
+            if path.suffix == ".list":
+                uris += uris_from_one_line(path.read_text(errors="replace"))
+            elif path.suffix == ".sources":
+                uris += uris_from_deb822(path.read_text(errors="replace"))
+    return uris
+
+
+def _checked_uri(value: str, variable: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SandboxSetupError(
+            f"{variable}={value!r} is not an http(s) URL",
+            hint=f"set {variable} to the archive URL, e.g. http://MIRROR/debian",
+        )
+    return value.strip().rstrip("/")
+
+
+def find_mirrors(apt_dir: Path = Path("/etc/apt"), env: Mapping[str, str] | None = None) -> Mirrors:
+    """The archives sandbox hosts use: the environment's override, else this machine's apt.
+
+    Raises ``SandboxSetupError`` when no Debian archive can be found.
+    """
+    env = os.environ if env is None else env
+    uris = apt_source_uris(apt_dir)
+    debian = env.get(ENV_MIRROR) and _checked_uri(env[ENV_MIRROR], ENV_MIRROR)
+    debian = debian or pick_archive(uris, "debian")
+    if not debian:
+        raise SandboxSetupError(
+            f"no Debian archive found in {apt_dir}/sources.list or {apt_dir}/sources.list.d/",
+            hint=f"set {ENV_MIRROR} to a Debian mirror's URL (ending in /debian)",
+        )
+    security = env.get(ENV_SECURITY_MIRROR) and _checked_uri(env[ENV_SECURITY_MIRROR], ENV_SECURITY_MIRROR)
+    return Mirrors(debian=debian, security=security or pick_archive(uris, "debian-security"))
+
+
+def nameservers_v4(resolv_conf: str) -> list[str]:
+    """The IPv4 ``nameserver`` entries of a resolv.conf, without loopback ones.
+
+    A loopback resolver (systemd-resolved's 127.0.0.53, a local dnsmasq) cannot be reached
+    from inside a network namespace, so it is useless to a sandbox host.
+    """
+    found = []
+    for line in resolv_conf.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            try:
+                addr = ipaddress.ip_address(fields[1])
+            except ValueError:
+                continue
+            if addr.version == 4 and not addr.is_loopback and str(addr) not in found:
+                found.append(str(addr))
+    return found
+
+
+def host_nameservers(
+    candidates: Iterable[Path] = (
+        Path("/etc/resolv.conf"),
+        Path("/run/systemd/resolve/resolv.conf"),
+    ),
+) -> list[str]:
+    """This machine's usable IPv4 resolvers; systemd-resolved's upstream list as a fallback."""
+    for path in candidates:
+        try:
+            servers = nameservers_v4(path.read_text(errors="replace"))
+        except OSError:
+            continue
+        if servers:
+            return servers
+    return []
