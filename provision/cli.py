@@ -254,12 +254,17 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
 
 
 def _print_planned(console, result):
+    from provision.output import render_diff
+
     if not result.changed_tasks:
         console.print("no changes: every host is converged")
         return
     console.print("would change:")
     for task in result.changed_tasks:
         console.print(f"  {task.host}: {task.task}")
+        diff = render_diff(task.diff)
+        if diff:
+            console.print("    " + diff.replace("\n", "\n    "), markup=False)
 
 
 @main.command()

@@ -44,3 +44,25 @@ def verify_counts(result: VerifyResult) -> str:
     for c in result.checks:
         counts[c.outcome] = counts.get(c.outcome, 0) + 1
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no checks ran"
+
+
+def render_diff(diffs: list) -> str:
+    """Ansible's ``--diff`` payloads as text: unified diffs of files, apt's prepared summary."""
+    import difflib
+
+    parts = []
+    for diff in diffs:
+        if not isinstance(diff, dict):
+            continue
+        if diff.get("prepared"):
+            parts.append(str(diff["prepared"]).rstrip())
+        before, after = diff.get("before"), diff.get("after")
+        if isinstance(before, str) and isinstance(after, str) and before != after:
+            lines = difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                fromfile=str(diff.get("before_header", "before")),
+                tofile=str(diff.get("after_header", "after")),
+            )
+            parts.append("".join(lines).rstrip())
+    return "\n".join(p for p in parts if p)

@@ -32,9 +32,11 @@ def pytest_collection_modifyitems(config, items):
 
 def rigforge(workspace: Path, *args: str, check: bool = True, timeout: int = 1200, **kw):
     """Run the real ``rigforge`` command in a child process, as a user would."""
+    if "input" not in kw:
+        kw["stdin"] = subprocess.DEVNULL
     proc = subprocess.run(
         [sys.executable, "-m", "provision", "--workspace", str(workspace), *args],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw,
+        capture_output=True, text=True, timeout=timeout, **kw,
     )
     if check and proc.returncode != 0:
         raise AssertionError(

@@ -1,0 +1,97 @@
+"""The real ``rigforge`` command against a workspace with a live sandbox host:
+bad input, secrets and generated files."""
+
+import secrets
+
+import pytest
+
+from provision.inventory import Host, Inventory
+from tests.conftest import snapshot
+from tests.integration.conftest import rigforge
+
+pytestmark = pytest.mark.integration
+
+INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "/dev/null")
+
+
+def test_generated_files_never_disable_host_key_checking(rig):
+    for path in rig.workspace.rglob("*"):
+        if path.is_file() and "artifacts" not in path.parts:
+            text = path.read_text(errors="replace")
+            for bad in INSECURE:
+                assert bad not in text, f"{bad!r} in {path}"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["host", "add", "bad name", "--address", "10.0.0.5"], "invalid host name"),
+        (["host", "add", "rig2", "--address", "10.0.0.256"], "invalid address"),
+        (["host", "add", "rig2", "--address", "10.0.0.5", "--port", "0"], "invalid port"),
+        (["sandbox", "up", "UPPER"], "invalid"),
+        (["provision", "--yes", "--components", "base,warp"], "unknown component 'warp'"),
+        (["verify", "--limit", "nowhere"], "matches no host"),
+    ],
+)
+def test_bad_input_exits_2_and_leaves_every_file_alone(rig, args, needle):
+    before = snapshot(rig.workspace)
+    proc = rigforge(rig.workspace, *args, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert needle in proc.stderr and "hint:" in proc.stderr
+    assert snapshot(rig.workspace) == before
+
+
+def test_duplicate_host_exits_2(rig):
+    before = snapshot(rig.workspace)
+    proc = rigforge(rig.workspace, "host", "add", rig.name, "--address", "10.0.0.5", check=False)
+    assert proc.returncode == 2 and "already in" in proc.stderr
+    proc = rigforge(rig.workspace, "sandbox", "up", rig.name, check=False)
+    assert proc.returncode == 2 and "already in" in proc.stderr
+    assert snapshot(rig.workspace) == before
+
+
+def test_corrupt_hosts_yml_exits_2(rig):
+    inventory = rig.workspace / "inventory" / "hosts.yml"
+    good = inventory.read_text()
+    inventory.write_text(good + "  broken: [\n")
+    try:
+        before = snapshot(rig.workspace)
+        proc = rigforge(rig.workspace, "provision", "--yes", check=False)
+        assert proc.returncode == 2 and "not valid YAML" in proc.stderr
+        assert snapshot(rig.workspace) == before
+    finally:
+        inventory.write_text(good)
+
+
+def test_become_password_is_prompted_for_and_never_written(rig):
+    """A sudo user that needs a password: --ask-become-pass works, and the secret
+    appears nowhere in output, the workspace or ansible-runner's artifacts."""
+    sentinel = "rf-sentinel-" + secrets.token_hex(8)
+    alice = f"{rig.name}-alice"
+    rig.ssh(
+        "sudo -n useradd -m -s /bin/bash alice"
+        f" && echo 'alice:{sentinel}' | sudo -n chpasswd"
+        " && sudo -n install -d -m 700 -o alice -g alice /home/alice/.ssh"
+        " && sudo -n install -m 600 -o alice -g alice ~/.ssh/authorized_keys /home/alice/.ssh/"
+        " && echo 'alice ALL=(ALL) ALL' | sudo -n tee /etc/sudoers.d/alice >/dev/null"
+    )
+    inventory = Inventory(rig.workspace / "inventory" / "hosts.yml")
+    me = inventory.get(rig.name)
+    inventory.add(Host(alice, me.address, "alice", me.port, me.key, []))
+    inventory.save()
+    try:
+        without = rigforge(rig.workspace, "provision", "--yes", "--limit", alice, check=False)
+        assert without.returncode == 1
+        proc = rigforge(
+            rig.workspace, "-vvvv", "provision", "--yes", "--limit", alice, "--ask-become-pass",
+            input=sentinel + "\n", check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert sentinel not in proc.stdout + proc.stderr
+        leaks = [
+            str(p) for p in rig.workspace.rglob("*")
+            if p.is_file() and sentinel.encode() in p.read_bytes()
+        ]
+        assert leaks == []
+    finally:
+        rigforge(rig.workspace, "host", "remove", alice)

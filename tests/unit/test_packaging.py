@@ -1,0 +1,43 @@
+"""The roles, playbooks and templates must be found from a wheel, not only from a checkout."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_ansible_content_and_init_works_from_it(tmp_path):
+    pytest.importorskip("hatchling")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("rigforge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for member in ("provision/_data/roles/base/tasks/main.yml",
+                   "provision/_data/roles/base/meta/argument_specs.yml",
+                   "provision/_data/playbooks/base.yml",
+                   "provision/_data/templates/ansible.cfg.j2",
+                   "provision/checks/test_base.py"):
+        assert member in names, member
+    assert any(n.endswith("entry_points.txt") for n in names)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path;"
+        "from provision import assets, workspace;"
+        "assert assets.data_root() == Path(sys.argv[1]) / 'provision' / '_data', assets.data_root();"
+        "workspace.init(Path(sys.argv[2]))"
+    )
+    subprocess.run(
+        [sys.executable, "-I", "-c", script, str(site), str(tmp_path / "ws")],
+        check=True, capture_output=True,
+    )
+    assert (tmp_path / "ws/roles/base/defaults/main.yml").is_file()
+    assert (tmp_path / "ws/playbooks/base.yml").is_file()
