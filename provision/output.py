@@ -55,7 +55,7 @@ def render_diff(diffs: list) -> str:
         if not isinstance(diff, dict):
             continue
         if diff.get("prepared"):
-            parts.append(str(diff["prepared"]).rstrip())
+            parts.append(_without_apt_suggestions(str(diff["prepared"])))
         before, after = diff.get("before"), diff.get("after")
         if isinstance(before, str) and isinstance(after, str) and before != after:
             lines = difflib.unified_diff(
@@ -66,3 +66,14 @@ def render_diff(diffs: list) -> str:
             )
             parts.append("".join(lines).rstrip())
     return "\n".join(p for p in parts if p)
+
+
+def _without_apt_suggestions(text: str) -> str:
+    """apt's plan minus the "Suggested/Recommended packages" lists, which are not installed."""
+    kept, skipping = [], False
+    for line in text.rstrip().splitlines():
+        if not line.startswith(" "):
+            skipping = line.startswith(("Suggested packages:", "Recommended packages:"))
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)

@@ -16,3 +16,15 @@ def test_apt_prepared_summary_is_kept_and_noise_dropped():
     assert render_diff([{"prepared": prepared}, "junk", {"before": "x", "after": "x"}]) == (
         prepared.rstrip()
     )
+
+
+def test_apt_suggestions_are_dropped():
+    prepared = (
+        "Suggested packages:\n  gcc-doc\nRecommended packages:\n  fakeroot\n"
+        "The following NEW packages will be installed:\n  htop jq\n"
+        "0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.\n"
+    )
+    assert render_diff([{"prepared": prepared}]).splitlines() == [
+        "The following NEW packages will be installed:", "  htop jq",
+        "0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.",
+    ]
