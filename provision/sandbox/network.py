@@ -39,6 +39,9 @@ DEFAULT_SUBNET = "10.213.0.0/24"
 ENV_SUBNET = "RIGFORGE_SANDBOX_SUBNET"
 FIRST_HOST_OFFSET = 11
 WEB_PORTS = (80, 443)
+# Sandbox hosts may reach these TCP ports on the bridge address: a local mirror, or the
+# stand-ins the test suite serves for artifacts this machine cannot download.
+SERVE_PORTS = range(8650, 8660)
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
@@ -101,6 +104,7 @@ def nft_ruleset(
     dns: Iterable[str],
     bridge: str = BRIDGE,
     table: str = NFT_TABLE,
+    serve_ports: range = SERVE_PORTS,
 ) -> str:
     """The nftables table that limits sandbox hosts to the mirror and DNS.
 
@@ -122,9 +126,11 @@ def nft_ruleset(
         *allowed,
         f'iifname "{bridge}" counter drop',
     ]
+    served = f"{serve_ports.start}-{serve_ports.stop - 1}"
     incoming = [
         f'iifname "{bridge}" ct state established,related accept',
         *allowed,
+        f'iifname "{bridge}" ip daddr {gateway(subnet)} tcp dport {served} accept',
         f'iifname "{bridge}" counter drop',
     ]
     body = "\n".join(

@@ -294,6 +294,15 @@ def test_ruleset_allows_only_mirror_and_dns_from_the_bridge():
     assert forward.index("established,related") < forward.index("drop")
 
 
+def test_ruleset_opens_only_the_serve_ports_on_the_bridge_address_and_only_for_input():
+    rules = nft_ruleset(ip_network("10.213.0.0/24"), ["192.0.2.80"], [80], [])
+    incoming = rules.split("chain input")[1].split("}\n")[0]
+    forward = rules.split("chain forward")[1].split("}\n")[0]
+    assert 'iifname "rigforge0" ip daddr 10.213.0.1 tcp dport 8650-8659 accept' in incoming
+    assert "8650" not in forward
+    assert incoming.index("8650") < incoming.index("drop")
+
+
 def test_ruleset_without_resolvers_has_no_dns_rule():
     rules = nft_ruleset(ip_network("10.213.0.0/24"), ["192.0.2.80"], [80], [])
     assert "dport 53" not in rules
