@@ -188,10 +188,50 @@ def host_remove(state, name):
     click.echo(f"removed {removed.name}")
 
 
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the facts and advice as JSON.")
+@click.option("--no-record", is_flag=True, help="Do not write the facts into host_vars.")
+@pass_state
+def probe(state, names, as_json, no_record):
+    """Read each host's OS, GPUs, driver and Secure Boot state; recommend a stack.
+
+    \b
+    Read-only on the host (one SSH session each, host keys checked). The facts are
+    recorded in inventory/host_vars/NAME/rigforge_facts.yml, a file of their own, so
+    nothing you wrote is touched; plan and provision use them to check your stack
+    choices before any host is changed. Default: every host.
+    """
+    from provision import output, stack_check, targets
+    from provision import probe as probe_mod
+    from provision.inventory import Inventory
+
+    ws = state.workspace()
+    inventory = Inventory(ws.inventory)
+    chosen = targets.parse_limit(inventory, ",".join(names) if names else None)
+    results = probe_mod.probe_hosts(ws, chosen)
+    report = []
+    for result in results:
+        entry = {"host": result.host, "error": result.error, "facts": result.facts}
+        if result.facts is not None:
+            if not no_record:
+                probe_mod.record_facts(ws, result.host, result.facts)
+            entry.update(stack_check.advice(ws, result.host, result.facts))
+        report.append(entry)
+    if as_json:
+        click.echo(output.dumps(report))
+    else:
+        console = _console()
+        for entry in report:
+            output.print_probe(console, entry)
+    if any(r.error for r in results):
+        sys.exit(EXIT_FAILED)
+
+
 def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pass=False,
          as_json=False):
     from provision import components as comp
-    from provision import output, targets
+    from provision import output, stack_check, targets
     from provision.progress import Progress, summary_table
     from provision.runner import run_playbook
 
@@ -199,6 +239,14 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
     narrowing = comp.parse_list(components)
     chosen = targets.resolve(ws, limit, narrowing)
     names = [t.host.name for t in chosen]
+    if stack_check.needs_check(chosen):
+        from provision.probe import probe_hosts
+
+        # Fresh facts where the host answers; recorded ones (rigforge probe) otherwise.
+        live = {r.host: r.facts for r in probe_hosts(ws, [t.host for t in chosen]) if r.facts}
+        for host, notes in stack_check.check(chosen, live).items():
+            for note in notes:
+                click.echo(f"note {host}: {note}", err=True)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(

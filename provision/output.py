@@ -77,3 +77,45 @@ def _without_apt_suggestions(text: str) -> str:
         if not skipping:
             kept.append(line)
     return "\n".join(kept)
+
+
+def print_probe(console, entry: dict) -> None:
+    """One host's probe: facts, the recommended stack, and what is wrong with the current one."""
+    from rich.table import Table
+
+    name = entry["host"]
+    if entry.get("error"):
+        console.print(f"[bold red]{name}: probe failed[/]: {entry['error']}")
+        return
+    facts = entry["facts"]
+    table = Table(title=f"{name}", title_justify="left", show_header=False)
+    table.add_column("fact")
+    table.add_column("value")
+    osinfo = facts.get("os") or {}
+    table.add_row("os", f"{osinfo.get('name') or osinfo.get('id')} ({facts.get('arch')})")
+    table.add_row("kernel", facts.get("kernel") or "?")
+    table.add_row("memory", f"{facts.get('memory_mib') or '?'} MiB")
+    table.add_row("free on /", f"{facts.get('disk_free_gib')} GiB")
+    gpus = facts.get("gpus")
+    gpu_text = "unknown (lspci missing: the base component installs it)" if gpus is None else (
+        "\n".join(f"{g['name']} [10de:{g['device_id']}] {g.get('architecture') or '?'}"
+                  for g in gpus) or "none"
+    )
+    table.add_row("GPUs", gpu_text)
+    driver = facts.get("driver")
+    table.add_row("driver loaded", f"{driver['loaded']} ({driver['flavor']})" if driver else "no")
+    table.add_row("nvidia-smi", (facts.get("nvidia_smi") or {}).get("status", "?"))
+    secure = facts.get("secure_boot") or {}
+    table.add_row("Secure Boot", secure.get("state", "?") + (" (enforcing)" if secure.get(
+        "enforcing") else ""))
+    table.add_row("reboot pending", "yes" if facts.get("reboot_required") else "no")
+    console.print(table)
+    recommended = entry.get("recommended") or {}
+    if recommended:
+        console.print("recommended stack: " + ", ".join(f"{k}={v}" for k, v in recommended.items()))
+    for reason in entry.get("reasons", []):
+        console.print(f"  - {reason}")
+    for problem in entry.get("problems", []):
+        console.print(f"[bold red]problem[/]: {problem}")
+    for note in entry.get("notes", []):
+        console.print(f"[yellow]note[/]: {note}")

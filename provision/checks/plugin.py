@@ -124,3 +124,19 @@ def _message(report, call) -> str:
         text = str(call.excinfo.value).strip()
         return text.splitlines()[0] if text else call.excinfo.typename
     return ""
+
+
+@pytest.fixture
+def stack(host, rig):
+    """The host's resolved stack: its variables, with "auto" resolved for this host's OS."""
+    from provision import components
+    from provision.gpu import stack as resolver
+    from provision.probe import host_facts
+
+    record = rig.get("rigforge_facts")
+    if not record:
+        info = host.system_info
+        release = info.release if info.distribution == "ubuntu" else info.release.split(".")[0]
+        record = {"os": {"id": info.distribution, "version": release}, "arch": info.arch}
+    name = host.backend.get_hostname()
+    return resolver.resolve(rig, host_facts(record), components.host_components(rig, name)).stack

@@ -1,0 +1,33 @@
+"""Shared helpers for the GPU-stack checks (not a test module)."""
+
+import pytest
+
+NO_MODULE = "userspace installed, no kernel module loaded"
+
+
+def installed_packages(host, *patterns: str) -> dict[str, str]:
+    """``{name: version}`` of fully installed packages matching dpkg-query patterns."""
+    quoted = " ".join(f"'{p}'" for p in patterns)
+    out = host.run(f"dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}}\\n' {quoted}")
+    found = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "ii":
+            found[parts[1]] = parts[2]
+    return found
+
+
+def upstream(version: str) -> str:
+    """Debian version -> upstream part: ``535.216.01-1~deb12u1`` -> ``535.216.01``."""
+    version = version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+def require_kernel_module(host) -> str:
+    """The loaded module's /proc version text, or skip: no GPU or no module is not a pass."""
+    proc = host.file("/proc/driver/nvidia/version")
+    if not proc.exists:
+        gpus = host.run("lspci -nn -d 10de: 2>/dev/null | grep -E '\\[030[02]\\]'").stdout.strip()
+        why = "no NVIDIA GPU on this host" if not gpus else "the module is not loaded (reboot?)"
+        pytest.skip(f"{NO_MODULE}: {why}")
+    return proc.content_string
