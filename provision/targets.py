@@ -56,4 +56,16 @@ def resolve(
         hvars = all_vars.get(host.name, {})
         selected = components.host_components(hvars, host.name)
         targets.append(Target(host, components.effective(selected, narrowing), hvars))
+    _require_playbooks(workspace, {c for t in targets for c in t.components})
     return targets
+
+
+def _require_playbooks(workspace: Workspace, wanted: set[str]) -> None:
+    """A workspace made by an older rigforge lacks the newer components' roles."""
+    missing = sorted(c for c in wanted if not (workspace.root / "playbooks" / f"{c}.yml").is_file())
+    if missing:
+        raise UsageError(
+            f"this workspace has no playbook for {', '.join(missing)} (it predates them)",
+            hint="run `rigforge init --force` to refresh roles, playbooks and site.yml; "
+            "your inventory, vars and known_hosts are kept",
+        )

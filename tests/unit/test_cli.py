@@ -130,3 +130,13 @@ def test_corrupt_hosts_yml_exits_2_and_is_left_alone(cli, workspace):
 def test_empty_inventory_tells_how_to_add_hosts(cli):
     result = cli("provision", "--yes")
     assert result.exit_code == 2 and "sandbox up" in result.output
+
+
+def test_workspace_older_than_a_component_says_to_refresh(cli, workspace, ssh_server):
+    _add(cli, ssh_server)
+    (workspace.root / "playbooks" / "base.yml").unlink()
+    before = snapshot(workspace.root)
+    result = cli("plan")
+    assert result.exit_code == 2
+    assert "no playbook for base" in result.output and "init --force" in result.output
+    assert snapshot(workspace.root) == before
