@@ -198,9 +198,9 @@ def probe(state, names, as_json, no_record):
 
     \b
     Read-only on the host (one SSH session each, host keys checked). The facts are
-    recorded in inventory/host_vars/NAME/rigforge_facts.yml, a file of their own, so
-    nothing you wrote is touched; plan and provision use them to check your stack
-    choices before any host is changed. Default: every host.
+    recorded as the host's `rigforge_facts` variable in inventory/hosts.yml (your
+    comments and other variables stay as they are); plan and provision use them to
+    check your stack choices before any host is changed. Default: every host.
     """
     from provision import output, stack_check, targets
     from provision import probe as probe_mod
@@ -210,12 +210,12 @@ def probe(state, names, as_json, no_record):
     inventory = Inventory(ws.inventory)
     chosen = targets.parse_limit(inventory, ",".join(names) if names else None)
     results = probe_mod.probe_hosts(ws, chosen)
+    if not no_record:
+        probe_mod.record_facts(ws, results)
     report = []
     for result in results:
         entry = {"host": result.host, "error": result.error, "facts": result.facts}
         if result.facts is not None:
-            if not no_record:
-                probe_mod.record_facts(ws, result.host, result.facts)
             entry.update(stack_check.advice(ws, result.host, result.facts))
         report.append(entry)
     if as_json:

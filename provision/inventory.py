@@ -221,6 +221,15 @@ class Inventory:
                 body["hosts"] = CommentedMap()
             body["hosts"][host.name] = None
 
+    def set_host_var(self, name: str, key: str, value) -> None:
+        """Set one variable of a host in ``all.hosts``, leaving everything else as it was."""
+        if self.get(name) is None:
+            raise UsageError(f"no host {name!r} in {self.path}")
+        hosts = self._root["hosts"]
+        if hosts.get(name) is None:
+            hosts[name] = CommentedMap()
+        hosts[name][key] = value
+
     def remove(self, name: str) -> Host:
         host = self.get(name)
         if host is None:

@@ -119,3 +119,5 @@ def print_probe(console, entry: dict) -> None:
         console.print(f"[bold red]problem[/]: {problem}")
     for note in entry.get("notes", []):
         console.print(f"[yellow]note[/]: {note}")
+    for what in facts.get("unreadable", []):
+        console.print(f"[yellow]could not read[/] {what}")

@@ -11,9 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from provision import fsutil
 from provision.errors import HostFailedError
 from provision.inventory import Host
 from provision.workspace import Workspace
@@ -77,26 +74,38 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
     def text(name: str) -> str:
         return sections.get(name, Section("")).text
 
-    osr = parsers.parse_os_release(text("os-release"))
+    unreadable: list[str] = []
+
+    def parse(what: str, parser, *args):
+        # A host's odd output must not abort the probe: the fact becomes unknown, and says so.
+        try:
+            return parser(*args)
+        except (parsers.ParseError, ValueError, IndexError) as exc:
+            unreadable.append(f"{what}: {exc}")
+            return None
+
+    osr = parse("os-release", parsers.parse_os_release, text("os-release"))
     lspci = sections.get("lspci", Section("", absent=True))
-    gpus = None if lspci.absent else [
+    devices = None if lspci.absent else parse("lspci", parsers.parse_lspci, lspci.text)
+    gpus = None if devices is None else [
         {
             "slot": g.slot,
             "device_id": g.device_id,
             "class": g.class_code,
-            "name": g.name,
+            "name": g.label,
             "architecture": g.architecture,
         }
-        for g in parsers.parse_lspci(lspci.text)
+        for g in devices
     ]
-    module = parsers.parse_proc_driver_version(text("nvidia-version")) if text(
-        "nvidia-version"
-    ).strip() else None
+    module = parse(
+        "/proc/driver/nvidia/version", parsers.parse_proc_driver_version, text("nvidia-version")
+    ) if text("nvidia-version").strip() else None
     smi = sections.get("nvidia-smi", Section("", absent=True))
     mok_out = sections.get("mokutil-out", Section("", absent=True))
-    secure = parsers.parse_mokutil_sb_state(
-        mok_out.text, text("mokutil-err"), 127 if mok_out.absent else (mok_out.rc or 0)
-    )
+    secure = parse(
+        "mokutil", parsers.parse_mokutil_sb_state,
+        mok_out.text, text("mokutil-err"), 127 if mok_out.absent else (mok_out.rc or 0),
+    ) or parsers.SecureBoot("unknown")
     mem = re.search(r"(\d+)\s*kB", text("meminfo"))
     df = text("df").split()
     return {
@@ -106,7 +115,7 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
             "version": osr.version_id,
             "codename": osr.codename,
             "name": osr.pretty_name,
-        },
+        } if osr else None,
         "kernel": text("kernel").strip(),
         "arch": text("arch").strip(),
         "memory_mib": int(mem.group(1)) // 1024 if mem else None,
@@ -114,13 +123,18 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
         else None,
         "gpus": gpus,
         "driver": {"loaded": module.version, "flavor": module.flavor} if module else None,
-        "nvidia_smi": _smi_facts(smi),
-        "secure_boot": {"state": secure.state, "enforcing": secure.enforcing},
+        "nvidia_smi": _smi_facts(smi, parse),
+        "secure_boot": {
+            "state": secure.state,
+            "validation_disabled": secure.validation_disabled,
+            "enforcing": secure.enforcing,
+        },
         "reboot_required": text("reboot-required").strip() == "yes",
+        "unreadable": unreadable,
     }
 
 
-def _smi_facts(smi: Section) -> dict:
+def _smi_facts(smi: Section, parse) -> dict:
     from provision.gpu import parsers
 
     if smi.absent:
@@ -133,7 +147,7 @@ def _smi_facts(smi: Section) -> dict:
         "gpus": [
             {"name": g.name, "driver_version": g.driver_version,
              "memory_total_mib": g.memory_total_mib}
-            for g in parsers.parse_nvidia_smi_query(smi.text)
+            for g in parse("nvidia-smi", parsers.parse_nvidia_smi_query, smi.text) or []
         ],
     }
 
@@ -161,7 +175,7 @@ def host_facts(record: dict | None):
         arch=record.get("arch"),
         gpus=gpus,
         secure_boot=secure.get("state"),
-        secure_boot_enforcing=bool(secure.get("enforcing")),
+        secure_boot_validation_disabled=bool(secure.get("validation_disabled")),
         driver_loaded=(record.get("driver") or {}).get("loaded"),
     )
 
@@ -223,20 +237,19 @@ def probe_hosts(workspace: Workspace, hosts: list[Host]) -> list[ProbeResult]:
         return list(pool.map(one, hosts))
 
 
-FACTS_FILE = "rigforge_facts.yml"
-_HEADER = (
-    "# Written by `rigforge probe`; it is rewritten on every probe, so do not edit it.\n"
-    "# Put your own variables for this host in another file of this directory.\n"
-)
+FACTS_VAR = "rigforge_facts"
 
 
-def facts_path(workspace: Workspace, name: str) -> Path:
-    return workspace.inventory.parent / "host_vars" / name / FACTS_FILE
+def record_facts(workspace: Workspace, results: list[ProbeResult]) -> None:
+    """Store each probed host's facts as its ``rigforge_facts`` variable in hosts.yml.
 
+    In hosts.yml rather than host_vars/: Ansible reads either host_vars/NAME/ or
+    host_vars/NAME.yml, never both, so a directory of ours would hide the user's file.
+    """
+    from provision.inventory import Inventory
 
-def record_facts(workspace: Workspace, name: str, facts: dict) -> Path:
-    """Write the facts into their own file in ``host_vars/<name>/`` (atomic)."""
-    path = facts_path(workspace, name)
-    text = _HEADER + yaml.safe_dump({"rigforge_facts": facts}, sort_keys=False)
-    fsutil.write_text(path, text)
-    return path
+    inventory = Inventory(workspace.inventory)
+    for result in results:
+        if result.facts is not None:
+            inventory.set_host_var(result.host, FACTS_VAR, result.facts)
+    inventory.save()

@@ -11,7 +11,9 @@ from tests.integration.conftest import rigforge
 
 pytestmark = pytest.mark.integration
 
-INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "/dev/null")
+# The known-hosts setting with any separator ssh accepts ("=" or spaces).
+INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "StrictHostKeyChecking no",
+            "UserKnownHostsFile=/dev/null", "UserKnownHostsFile /dev/null")
 
 
 def test_generated_files_never_disable_host_key_checking(rig):

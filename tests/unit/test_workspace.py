@@ -7,7 +7,9 @@ from provision import workspace
 from provision.errors import WorkspaceError
 from tests.conftest import snapshot
 
-INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "/dev/null")
+# The known-hosts setting with any separator ssh accepts ("=" or spaces).
+INSECURE = ("host_key_checking = False", "StrictHostKeyChecking=no", "StrictHostKeyChecking no",
+            "UserKnownHostsFile=/dev/null", "UserKnownHostsFile /dev/null")
 
 
 def test_init_writes_a_plain_ansible_project(tmp_path):

@@ -1,0 +1,839 @@
+"""The compatibility resolver: which driver, CUDA and cuDNN a host gets, and why not others.
+
+``rigforge plan``, ``provision`` and ``probe`` call it before any host is touched. It reads
+the user's stack variables (each may be "auto"), the host's facts (OS, GPUs, Secure Boot)
+and the host's components, and returns the stack that will be installed plus every rule it
+breaks, each as a Problem whose message names the conflicting values and a working
+alternative:
+
+>>> facts = HostFacts("ubuntu", "24.04", "x86_64")
+>>> chosen = {"cuda_version": "12.8", "nvidia_driver_branch": "535"}
+>>> resolve(chosen, facts, ["nvidia_driver", "cuda"]).problems[0].message
+'CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 570 or CUDA 12.2.'
+
+"auto" means the host's row of OS_DEFAULTS. The Ansible roles resolve "auto" from the same
+table, so a value chosen here is the value a role installs.
+"""
+
+import re
+from dataclasses import dataclass, field, fields
+from itertools import product
+
+from provision.gpu import pci
+from provision.gpu.parsers import GpuDevice, KernelModule, OsRelease, SecureBoot
+
+AUTO = "auto"
+
+#: The user-facing stack variables, in the order they are explained.
+VARIABLES: tuple[str, ...] = (
+    "nvidia_driver_source",
+    "nvidia_driver_branch",
+    "nvidia_driver_flavor",
+    "cuda_source",
+    "cuda_version",
+    "cudnn_source",
+    "cudnn_version",
+)
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "nvidia_driver_source": ("ubuntu", "cuda-repo", "debian"),
+    "nvidia_driver_flavor": ("open", "proprietary"),
+    "cuda_source": ("cuda-repo", "distro"),
+    "cudnn_source": ("cuda-repo", "distro"),
+}
+
+GPU_COMPONENTS: tuple[str, ...] = ("nvidia_driver", "cuda", "cudnn")
+
+#: Flavor rule for a row of OS_DEFAULTS: open kernel modules when every GPU is Turing or
+#: newer (or no GPU is known), proprietary when any GPU is older.
+OPEN_FROM_TURING = "open-from-turing"
+
+# Defaults. The Ansible roles' "auto" values come from this same table: keep them in step.
+OS_DEFAULTS: dict[tuple[str, str], dict[str, str]] = {
+    # Debian 12: everything from Debian except cuDNN, whose Debian package (nvidia-cudnn)
+    # only downloads from NVIDIA at install time and installs nothing non-interactively.
+    ("debian", "12"): {
+        "nvidia_driver_source": "debian",
+        "nvidia_driver_branch": "535",
+        "nvidia_driver_flavor": "proprietary",
+        "cuda_source": "distro",
+        "cuda_version": "11.8",
+        "cudnn_source": "cuda-repo",
+        "cudnn_version": "9",
+    },
+    ("ubuntu", "22.04"): {
+        "nvidia_driver_source": "ubuntu",
+        "nvidia_driver_branch": "570",
+        "nvidia_driver_flavor": OPEN_FROM_TURING,
+        "cuda_source": "cuda-repo",
+        "cuda_version": "12.8",
+        "cudnn_source": "cuda-repo",
+        "cudnn_version": "9",
+    },
+    ("ubuntu", "24.04"): {
+        "nvidia_driver_source": "ubuntu",
+        "nvidia_driver_branch": "570",
+        "nvidia_driver_flavor": OPEN_FROM_TURING,
+        "cuda_source": "cuda-repo",
+        "cuda_version": "12.8",
+        "cudnn_source": "cuda-repo",
+        "cudnn_version": "9",
+    },
+}
+
+#: The row used for a host that was not probed (no OS facts).
+UNPROBED_DEFAULTS: tuple[str, str] = ("ubuntu", "24.04")
+
+OS_NAMES = {"debian": "Debian", "ubuntu": "Ubuntu"}
+
+#: The driver branch Debian's own packages ship (nvidia_driver_source: debian).
+DEBIAN_DRIVER_BRANCH: dict[tuple[str, str], str] = {("debian", "12"): "535"}
+
+#: The CUDA toolkit each distribution ships (cuda_source: distro): nvidia-cuda-toolkit.
+DISTRO_CUDA: dict[tuple[str, str], str] = {
+    ("debian", "12"): "11.8",
+    ("ubuntu", "22.04"): "11.5",
+    ("ubuntu", "24.04"): "12.0",
+}
+
+#: NVIDIA's CUDA network repo: its directory per OS, and per machine architecture.
+CUDA_REPO_OS: dict[tuple[str, str], str] = {
+    ("ubuntu", "22.04"): "ubuntu2204",
+    ("ubuntu", "24.04"): "ubuntu2404",
+    ("debian", "12"): "debian12",
+}
+CUDA_REPO_ARCH: dict[str, dict[str, str]] = {
+    "ubuntu2204": {"x86_64": "x86_64", "aarch64": "sbsa"},
+    "ubuntu2404": {"x86_64": "x86_64", "aarch64": "sbsa"},
+    "debian12": {"x86_64": "x86_64"},
+}
+#: The oldest toolkit each repo carries (debian12's index starts at cuda-12-3).
+CUDA_REPO_OLDEST_CUDA: dict[str, str] = {"ubuntu2204": "11.7", "ubuntu2404": "12.5", "debian12": "12.3"}
+
+#: The CUDA releases rigforge knows (cuda_version must be one of them).
+CUDA_RELEASES: tuple[str, ...] = (
+    *(f"11.{minor}" for minor in range(9)),
+    *(f"12.{minor}" for minor in (0, 1, 2, 3, 4, 5, 6, 8, 9)),
+    "13.0",
+    "13.1",
+    "13.2",
+)
+
+#: Minimum Linux driver branch per CUDA release "X.Y", with "X" as the fallback for the
+#: other releases of a major (NVIDIA's CUDA release notes, "CUDA Toolkit and Corresponding
+#: Driver Versions"). 12.x lists each release's own driver, since a minor's full feature set
+#: wants it (12.8 -> 570); 11.x and 13.x use the major's floor (minor-version compatibility).
+#: roles/cuda/vars/main.yml (__cuda_min_driver) carries the same table.
+CUDA_MIN_DRIVER: dict[str, int] = {
+    "11": 450,
+    "12": 525,
+    "12.0": 525,
+    "12.1": 530,
+    "12.2": 535,
+    "12.3": 545,
+    "12.4": 550,
+    "12.5": 555,
+    "12.6": 560,
+    "12.8": 570,
+    "12.9": 575,
+    "13": 580,
+}
+
+
+def cuda_min_driver(cuda_version: str) -> int | None:
+    """The driver branch a CUDA release needs: ``cuda_min_driver("12.8") == 570``."""
+    if cuda_version in CUDA_MIN_DRIVER:
+        return CUDA_MIN_DRIVER[cuda_version]
+    return CUDA_MIN_DRIVER.get(cuda_version.split(".")[0])
+
+
+#: cuDNN major -> CUDA majors it is built for (packages cudnn9-cuda-11/12/13, libcudnn8).
+CUDNN_CUDA_MAJORS: dict[str, tuple[int, ...]] = {"8": (11, 12), "9": (11, 12, 13)}
+
+#: Driver branch limits per GPU generation.
+ARCH_MAX_BRANCH: dict[str, int] = {"Kepler": 470, "Maxwell": 580, "Pascal": 580, "Volta": 580}
+ARCH_MIN_BRANCH: dict[str, int] = {"Blackwell": 570}
+#: Generations the open kernel modules drive (Turing and newer); Blackwell needs them.
+OPEN_MODULE_ARCHITECTURES = pci.ARCHITECTURES[pci.generation("Turing") :]
+OPEN_ONLY_ARCHITECTURES = ("Blackwell",)
+
+#: CUDA limits per GPU generation: the first release with the generation's compute
+#: capability, and the last major that still supports it (CUDA 12 dropped Kepler,
+#: CUDA 13 dropped Maxwell, Pascal and Volta).
+ARCH_MIN_CUDA: dict[str, str] = {"Ada": "11.8", "Hopper": "11.8", "Blackwell": "12.8"}
+ARCH_LAST_CUDA_MAJOR: dict[str, int] = {"Kepler": 11, "Maxwell": 12, "Pascal": 12, "Volta": 12}
+
+#: Ollama: driver >= 550; compute capability 5.0 to 6.2 (Maxwell, Pascal) needs >= 570.
+OLLAMA_MIN_BRANCH = 550
+OLLAMA_OLD_GPU_MIN_BRANCH = 570
+OLLAMA_OLD_GPU_ARCHITECTURES = ("Maxwell", "Pascal")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What rigforge knows about a host before touching it (None: not probed).
+
+    secure_boot is "enabled", "disabled", "unsupported" or "unknown"; with
+    secure_boot_validation_disabled the shim loads unsigned modules anyway.
+    driver_loaded is the loaded kernel module's version ("535.183.01").
+    """
+
+    os_id: str | None = None
+    os_version: str | None = None
+    arch: str | None = None
+    gpus: tuple[GpuDevice, ...] = ()
+    secure_boot: str | None = None
+    secure_boot_validation_disabled: bool = False
+    driver_loaded: str | None = None
+
+    @property
+    def secure_boot_enforcing(self) -> bool:
+        return self.secure_boot == "enabled" and not self.secure_boot_validation_disabled
+
+    @property
+    def probed(self) -> bool:
+        return self.os_id is not None
+
+    @classmethod
+    def from_parsed(
+        cls,
+        os_release: OsRelease | None = None,
+        arch: str | None = None,
+        gpus: list[GpuDevice] | tuple[GpuDevice, ...] = (),
+        secure_boot: SecureBoot | None = None,
+        kernel_module: KernelModule | None = None,
+    ) -> "HostFacts":
+        """Facts from the parsers' results (provision.gpu.parsers)."""
+        return cls(
+            os_id=os_release.id if os_release else None,
+            os_version=os_release.version_id if os_release else None,
+            arch=arch,
+            gpus=tuple(gpus),
+            secure_boot=secure_boot.state if secure_boot else None,
+            secure_boot_validation_disabled=bool(secure_boot and secure_boot.validation_disabled),
+            driver_loaded=kernel_module.version if kernel_module else None,
+        )
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The resolved stack: every variable has a concrete value, never "auto"."""
+
+    nvidia_driver_source: str
+    nvidia_driver_branch: str
+    nvidia_driver_flavor: str
+    cuda_source: str
+    cuda_version: str
+    cudnn_source: str
+    cudnn_version: str
+
+    def as_vars(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A broken rule: the message names the conflicting values and a working alternative."""
+
+    message: str
+    variables: tuple[str, ...]
+
+
+@dataclass
+class Resolution:
+    stack: Stack
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _os_key(facts: HostFacts) -> tuple[str, str] | None:
+    if not facts.os_id:
+        return None
+    version = facts.os_version or ""
+    if facts.os_id == "debian":
+        version = version.split(".")[0]
+    return (facts.os_id, version)
+
+
+def _os_name(key: tuple[str, str] | None) -> str:
+    if key is None:
+        return "this host"
+    return f"{OS_NAMES.get(key[0], key[0])} {key[1]}".strip()
+
+
+def _defaults_row(key: tuple[str, str] | None) -> tuple[tuple[str, str], dict[str, str]]:
+    if key in OS_DEFAULTS:
+        return key, OS_DEFAULTS[key]
+    row = {"debian": ("debian", "12")}.get(key[0] if key else "", UNPROBED_DEFAULTS)
+    return row, OS_DEFAULTS[row]
+
+
+def _known_gpus(facts: HostFacts) -> list[tuple[GpuDevice, str]]:
+    pairs = []
+    for gpu in facts.gpus:
+        arch = gpu.architecture or pci.architecture(gpu.device_id)
+        if arch:
+            pairs.append((gpu, arch))
+    return pairs
+
+
+def _labels(gpus: list[tuple[GpuDevice, str]]) -> str:
+    names: list[str] = []
+    for gpu, _ in gpus:
+        if gpu.label not in names:
+            names.append(gpu.label)
+    return ", ".join(names)
+
+
+#: The first Turing device ID; an unknown ID below it is taken as older (as the role does).
+FIRST_TURING_DEVICE_ID = 0x1E00
+
+
+def _pre_turing(gpu: GpuDevice) -> bool:
+    arch = gpu.architecture or pci.architecture(gpu.device_id)
+    if arch:
+        return arch not in OPEN_MODULE_ARCHITECTURES
+    device_id = pci.parse_device_id(gpu.device_id)
+    return device_id is not None and device_id < FIRST_TURING_DEVICE_ID
+
+
+def _default_flavor(facts: HostFacts) -> str:
+    return "proprietary" if any(_pre_turing(gpu) for gpu in facts.gpus) else "open"
+
+
+def cuda_repo(os_id: str | None, os_version: str | None, arch: str | None) -> str | None:
+    """NVIDIA's CUDA repo directory for a host, e.g. ``"ubuntu2404/x86_64"``; None if there is none."""
+    key = _os_key(HostFacts(os_id, os_version))
+    repo = CUDA_REPO_OS.get(key) if key else None
+    if repo is None:
+        return None
+    machine = CUDA_REPO_ARCH[repo].get(arch or "x86_64")
+    return f"{repo}/{machine}" if machine else None
+
+
+def cudnn_package(cudnn_version: str, cuda_version: str) -> str:
+    """The NVIDIA repo package for a cuDNN major built for a CUDA release.
+
+    >>> cudnn_package("9", "12.8")
+    'cudnn9-cuda-12'
+
+    cuDNN 8 is one package, libcudnn8, whose versions carry the CUDA release
+    (``8.9.7.29-1+cuda12.2``); the role pins that version.
+    """
+    cuda_major = _version(cuda_version)[0]
+    majors = CUDNN_CUDA_MAJORS.get(str(cudnn_version))
+    if majors is None:
+        raise ValueError(f"unknown cuDNN major {cudnn_version!r}; known: {', '.join(CUDNN_CUDA_MAJORS)}")
+    if cuda_major not in majors:
+        raise ValueError(
+            f"cuDNN {cudnn_version} is built for CUDA {_join_majors(majors)}, not CUDA {cuda_version}"
+        )
+    if str(cudnn_version) == "8":
+        return "libcudnn8"
+    return f"cudnn{cudnn_version}-cuda-{cuda_major}"
+
+
+def _join_majors(majors: tuple[int, ...]) -> str:
+    names = [str(m) for m in majors]
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+def newest_cuda_for_branch(branch: int) -> str | None:
+    """The newest CUDA release whose full feature set a driver branch supports."""
+    fitting = [cuda for cuda in CUDA_RELEASES if (cuda_min_driver(cuda) or 0) <= branch]
+    return max(fitting, key=_version) if fitting else None
+
+
+# --- defaults -----------------------------------------------------------------------------
+
+
+def defaults(facts: HostFacts) -> Stack:
+    """The "auto" stack for a host: its OS_DEFAULTS row, the flavor chosen from its GPUs.
+
+    A host without OS facts gets the UNPROBED_DEFAULTS row (Ubuntu 24.04).
+    """
+    _, row = _defaults_row(_os_key(facts))
+    values = dict(row)
+    if values["nvidia_driver_flavor"] == OPEN_FROM_TURING:
+        values["nvidia_driver_flavor"] = _default_flavor(facts)
+    return Stack(**values)
+
+
+# --- value checks -------------------------------------------------------------------------
+
+_BRANCH = re.compile(r"^\d{3}$")
+_CUDA = re.compile(r"^\d+\.\d+$")
+_CUDNN = re.compile(r"^\d+$")
+
+
+def _text(name: str, value: object) -> tuple[str, str | None]:
+    """A user value as text, plus a note when YAML typing could have changed it."""
+    if isinstance(value, bool):
+        return str(value).lower(), None
+    if isinstance(value, int) and name in ("nvidia_driver_branch", "cudnn_version"):
+        return str(value), None
+    if isinstance(value, float) and name == "cuda_version":
+        text = repr(value)
+        note = f'cuda_version is the YAML number {value}; quote it ("{text}"): YAML reads 12.10 as 12.1.'
+        return text, note
+    return str(value).strip(), None
+
+
+def _malformed(name: str, text: str) -> str | None:
+    """Why a (non-auto) value is not acceptable, or None when it is."""
+    if name in CHOICES:
+        if text in CHOICES[name]:
+            return None
+        return f"{name} is {text!r}; allowed: {', '.join(CHOICES[name])} or auto."
+    if name == "nvidia_driver_branch" and not _BRANCH.match(text):
+        return f'nvidia_driver_branch is {text!r}; use a 3-digit driver branch such as "570", or auto.'
+    if name == "cuda_version" and not _CUDA.match(text):
+        return f'cuda_version is {text!r}; use a CUDA release "X.Y" such as "12.8", or auto.'
+    if name == "cuda_version" and text not in CUDA_RELEASES:
+        return f"cuda_version {text} is not a CUDA release rigforge knows: {', '.join(CUDA_RELEASES)}."
+    if name == "cudnn_version" and (not _CUDNN.match(text) or text not in CUDNN_CUDA_MAJORS):
+        return (
+            f"cudnn_version is {text!r}; use a cuDNN major version ({', '.join(CUDNN_CUDA_MAJORS)}), or auto."
+        )
+    return None
+
+
+def _normalise(name: str, value: object) -> tuple[str | None, Problem | None, str | None]:
+    """(value to use, or None for the default; problem; note) for one user variable."""
+    if value is None:
+        return None, None, None
+    text, note = _text(name, value)
+    if text.lower() == AUTO:
+        return None, None, None
+    reason = _malformed(name, text)
+    if reason:
+        return None, Problem(reason, (name,)), None
+    return text, None, note
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Applies the rules of the selected components to one stack on one host."""
+
+    def __init__(self, stack: Stack, facts: HostFacts, components: set[str]):
+        self.stack = stack
+        self.facts = facts
+        self.components = components
+        self.key = _os_key(facts)
+        self.os_name = _os_name(self.key)
+        self.gpus = _known_gpus(facts)
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+
+    def problem(self, message: str, *variables: str) -> None:
+        self.problems.append(Problem(message, variables))
+
+    def gpus_of(self, archs: tuple[str, ...] | list[str]) -> list[tuple[GpuDevice, str]]:
+        return [(gpu, arch) for gpu, arch in self.gpus if arch in archs]
+
+    def branch(self) -> tuple[int, str] | None:
+        """The driver the stack will run with: (branch, how to name it in messages)."""
+        if "nvidia_driver" in self.components:
+            branch = self.stack.nvidia_driver_branch
+            return int(branch), f"nvidia_driver_branch is {branch}"
+        if self.facts.driver_loaded:
+            major = int(self.facts.driver_loaded.split(".")[0])
+            return major, f"the loaded driver is {self.facts.driver_loaded} (nvidia_driver is not selected)"
+        return None
+
+    def use_branch(self, branch: int | str) -> str:
+        """How to get a branch, given the driver source."""
+        if self.stack.nvidia_driver_source == "debian" and "nvidia_driver" in self.components:
+            return f"Use nvidia_driver_source: cuda-repo with nvidia_driver_branch: {branch}"
+        return f"Use {branch}"
+
+    def run(self) -> None:
+        self.check_host()
+        if "nvidia_driver" in self.components:
+            self.check_driver()
+        if "cuda" in self.components:
+            self.check_cuda()
+        if "cudnn" in self.components:
+            self.check_cudnn()
+        if "ollama" in self.components:
+            self.check_ollama()
+
+    # host
+    def check_host(self) -> None:
+        gpu_work = self.components & set(GPU_COMPONENTS)
+        if not self.facts.probed:
+            if gpu_work:
+                row, _ = _defaults_row(None)
+                self.notes.append(
+                    f"The host was not probed: using the {_os_name(row)} defaults and skipping the checks "
+                    "that need its OS, GPUs and Secure Boot state (run `rigforge probe`)."
+                )
+            return
+        if gpu_work and self.key not in OS_DEFAULTS:
+            supported = ", ".join(_os_name(key) for key in OS_DEFAULTS)
+            self.problem(
+                f"{self.os_name} is not a supported OS for {', '.join(sorted(gpu_work))}; "
+                f"rigforge supports {supported}.",
+            )
+        if gpu_work and not self.facts.gpus:
+            self.notes.append(
+                "No NVIDIA GPU was found on this host: the checks that depend on the GPU generation "
+                "were skipped."
+            )
+        for gpu in self.facts.gpus:
+            if not (gpu.architecture or pci.architecture(gpu.device_id)) and gpu_work:
+                self.notes.append(
+                    f"GPU {gpu.label} (10de:{gpu.device_id}) is not in rigforge's PCI table (too new, "
+                    "or older than Kepler): the checks that depend on its generation were skipped."
+                )
+
+    def repo_problem(self, variable: str, what: str) -> None:
+        if not self.facts.probed or self.key not in OS_DEFAULTS:
+            return  # an unprobed host has no facts to check; an unsupported OS is one problem already
+        if cuda_repo(self.facts.os_id, self.facts.os_version, self.facts.arch) is not None:
+            return
+        repo = CUDA_REPO_OS.get(self.key) if self.key else None
+        if repo is None:
+            self.problem(
+                f"NVIDIA's CUDA repo has no build for {self.os_name}; {variable} is cuda-repo.", variable
+            )
+        else:
+            self.problem(
+                f"NVIDIA's CUDA repo has no {repo} build for {self.facts.arch}; {variable} is cuda-repo, so "
+                f"{what} cannot be installed on this host.",
+                variable,
+            )
+
+    # nvidia_driver
+    def check_driver(self) -> None:
+        stack, key = self.stack, self.key
+        source, branch = stack.nvidia_driver_source, int(stack.nvidia_driver_branch)
+        if source == "debian":
+            if key is not None and key[0] != "debian":
+                self.problem(
+                    f"nvidia_driver_source debian is Debian's own driver and this host runs {self.os_name}. "
+                    "Use nvidia_driver_source: ubuntu or cuda-repo.",
+                    "nvidia_driver_source",
+                )
+            debian_branch = DEBIAN_DRIVER_BRANCH.get(key or ("debian", "12"), "535")
+            if stack.nvidia_driver_branch != debian_branch:
+                self.problem(
+                    f"Debian 12 ships driver branch {debian_branch} only; nvidia_driver_branch is "
+                    f"{stack.nvidia_driver_branch}. Use nvidia_driver_branch: {debian_branch}, or "
+                    f"nvidia_driver_source: cuda-repo for {stack.nvidia_driver_branch}.",
+                    "nvidia_driver_source",
+                    "nvidia_driver_branch",
+                )
+        elif source == "ubuntu" and key is not None and key[0] != "ubuntu":
+            self.problem(
+                "nvidia_driver_source ubuntu installs Ubuntu's packaged driver and this host runs "
+                f"{self.os_name}. Use nvidia_driver_source: cuda-repo"
+                + (" or debian (branch 535)." if key[0] == "debian" else "."),
+                "nvidia_driver_source",
+            )
+        elif source == "cuda-repo":
+            self.repo_problem("nvidia_driver_source", "the driver")
+        self.check_generations(branch)
+        self.check_secure_boot()
+        loaded = self.facts.driver_loaded
+        if loaded and loaded.split(".")[0] != stack.nvidia_driver_branch:
+            self.notes.append(
+                f"The loaded driver is {loaded}; provisioning installs branch {stack.nvidia_driver_branch} "
+                "and reboots the host to load it."
+            )
+
+    def check_generations(self, branch: int) -> None:
+        stack = self.stack
+        kepler = self.gpus_of(["Kepler"])
+        if kepler:
+            self.problem(
+                f"Kepler GPUs ({_labels(kepler)}) are not supported by any current driver branch; the last "
+                "was 470, which rigforge does not install. Leave nvidia_driver out of rigforge_components "
+                "for this host, or fit a Turing or newer GPU.",
+                "nvidia_driver_branch",
+            )
+        for arch, limit in ARCH_MAX_BRANCH.items():
+            old = self.gpus_of([arch])
+            if arch != "Kepler" and old and branch > limit:
+                self.problem(
+                    f"{arch} GPUs ({_labels(old)}) are supported up to driver branch {limit}; "
+                    f"nvidia_driver_branch is {stack.nvidia_driver_branch}. Use {limit}.",
+                    "nvidia_driver_branch",
+                )
+        for arch, floor in ARCH_MIN_BRANCH.items():
+            new = self.gpus_of([arch])
+            if new and branch < floor:
+                self.problem(
+                    f"{arch} GPUs ({_labels(new)}) need driver >= {floor}; nvidia_driver_branch is "
+                    f"{stack.nvidia_driver_branch}. {self.use_branch(floor)}.",
+                    "nvidia_driver_branch",
+                )
+        closed_only = [(g, a) for g, a in self.gpus if a not in OPEN_MODULE_ARCHITECTURES and a != "Kepler"]
+        open_only = self.gpus_of(OPEN_ONLY_ARCHITECTURES)
+        if open_only and closed_only:
+            self.problem(
+                f"No driver flavor drives both {_labels(open_only)} (open kernel modules only) and "
+                f"{_labels(closed_only)} (proprietary only) on one host. Move one of them to another host.",
+                "nvidia_driver_flavor",
+            )
+        elif stack.nvidia_driver_flavor == "open" and closed_only:
+            arch = closed_only[0][1]
+            self.problem(
+                f"The open kernel modules need Turing or newer; {_labels(closed_only)} is {arch} and "
+                "nvidia_driver_flavor is open. Use nvidia_driver_flavor: proprietary.",
+                "nvidia_driver_flavor",
+            )
+        elif stack.nvidia_driver_flavor == "proprietary" and open_only:
+            fix = "Use nvidia_driver_flavor: open"
+            if stack.nvidia_driver_source == "debian":
+                fix += " with nvidia_driver_source: cuda-repo and nvidia_driver_branch: 570"
+            self.problem(
+                f"Blackwell GPUs ({_labels(open_only)}) work only with the open kernel modules; "
+                f"nvidia_driver_flavor is proprietary. {fix}.",
+                "nvidia_driver_flavor",
+            )
+        elif stack.nvidia_driver_flavor == "proprietary" and self.gpus and not closed_only:
+            self.notes.append(
+                f"The open kernel modules are recommended for Turing and newer GPUs ({_labels(self.gpus)}), "
+                "and NVIDIA's default from branch 560; nvidia_driver_flavor is proprietary."
+            )
+
+    def check_secure_boot(self) -> None:
+        source = self.stack.nvidia_driver_source
+        if source == "ubuntu":
+            return
+        if self.facts.secure_boot_enforcing:
+            if self.key is not None and self.key[0] == "debian":
+                fix = (
+                    "Enroll a MOK at the console (mokutil --import, then confirm at the next boot), or turn "
+                    "Secure Boot off in the firmware."
+                )
+            else:
+                fix = (
+                    "Use nvidia_driver_source: ubuntu (Canonical-signed prebuilt modules via "
+                    "ubuntu-drivers), or enroll a MOK at the console (mokutil --import, then confirm at the "
+                    "next boot)."
+                )
+            self.problem(
+                f"Secure Boot is enforcing on this host and nvidia_driver_source is {source}, whose DKMS "
+                f"modules are not signed by a key the firmware trusts: the kernel will refuse them. {fix}",
+                "nvidia_driver_source",
+            )
+        elif self.facts.secure_boot == "unknown":
+            self.notes.append(
+                "The Secure Boot state is unknown (mokutil is missing or unclear); if Secure Boot is "
+                f"enforcing, the {source} driver's DKMS modules will be refused until a MOK is enrolled."
+            )
+
+    # cuda
+    def check_cuda(self) -> None:
+        stack = self.stack
+        cuda = stack.cuda_version
+        if stack.cuda_source == "distro" and self.key is not None:
+            distro = DISTRO_CUDA.get(self.key)
+            if distro and distro != cuda:
+                self.problem(
+                    f"{self.os_name}'s own CUDA (cuda_source: distro) is {distro}; cuda_version is {cuda}. "
+                    f"Use cuda_version: {distro} or cuda_source: cuda-repo.",
+                    "cuda_source",
+                    "cuda_version",
+                )
+        elif stack.cuda_source == "cuda-repo":
+            self.repo_problem("cuda_source", f"CUDA {cuda}")
+            repo = CUDA_REPO_OS.get(self.key) if self.key else None
+            oldest = CUDA_REPO_OLDEST_CUDA.get(repo or "")
+            if oldest and _version(cuda) < _version(oldest):
+                distro = DISTRO_CUDA.get(self.key)
+                alternative = " or cuda_source: distro" if distro == cuda else ""
+                self.problem(
+                    f"NVIDIA's {repo} repo starts at CUDA {oldest}; cuda_version is {cuda}. "
+                    f"Use cuda_version: {oldest} or newer{alternative}.",
+                    "cuda_source",
+                    "cuda_version",
+                )
+        driver = self.branch()
+        needed = cuda_min_driver(cuda) or 0
+        if driver is not None and driver[0] < needed:
+            newest = newest_cuda_for_branch(driver[0])
+            alternative = f" or CUDA {newest}" if newest else ""
+            if "nvidia_driver" in self.components:
+                variables: tuple[str, ...] = ("cuda_version", "nvidia_driver_branch")
+                fix = f"{self.use_branch(needed)}{alternative}."
+            else:
+                variables = ("cuda_version",)
+                fix = f"Install driver {needed}" + (f" or use CUDA {newest}." if newest else ".")
+            self.problem(f"CUDA {cuda} needs driver >= {needed}; {driver[1]}. {fix}", *variables)
+        for arch, first in ARCH_MIN_CUDA.items():
+            gpus = self.gpus_of([arch])
+            if gpus and _version(cuda) < _version(first):
+                via = " with cuda_source: cuda-repo" if stack.cuda_source == "distro" else ""
+                self.problem(
+                    f"{arch} GPUs ({_labels(gpus)}) need CUDA >= {first}; cuda_version is {cuda}. "
+                    f"Use cuda_version: {first} or newer{via}.",
+                    "cuda_version",
+                )
+        for arch, last in ARCH_LAST_CUDA_MAJOR.items():
+            gpus = self.gpus_of([arch])
+            if gpus and _version(cuda)[0] > last:
+                newest = max((c for c in CUDA_RELEASES if _version(c)[0] == last), key=_version)
+                self.problem(
+                    f"CUDA {last + 1} dropped {arch} GPUs ({_labels(gpus)}); cuda_version is {cuda}. "
+                    f"Use CUDA {newest}.",
+                    "cuda_version",
+                )
+
+    # cudnn
+    def check_cudnn(self) -> None:
+        stack = self.stack
+        if stack.cudnn_source == "distro":
+            where = self.os_name if self.key is not None else "Debian and Ubuntu"
+            self.problem(
+                f"cudnn_source is distro, but the distro's cuDNN package on {where} (nvidia-cudnn) only "
+                "downloads cuDNN from NVIDIA at install time and installs nothing non-interactively. "
+                "Use cudnn_source: cuda-repo.",
+                "cudnn_source",
+            )
+        else:
+            self.repo_problem("cudnn_source", f"cuDNN {stack.cudnn_version}")
+        majors = CUDNN_CUDA_MAJORS[stack.cudnn_version]
+        cuda_major = _version(stack.cuda_version)[0]
+        if cuda_major not in majors:
+            others = [v for v, m in CUDNN_CUDA_MAJORS.items() if cuda_major in m]
+            fix = f"Use cudnn_version: {max(others, key=int)} or" if others else "Use"
+            self.problem(
+                f"cuDNN {stack.cudnn_version} is built for CUDA {_join_majors(majors)}; cuda_version is "
+                f"{stack.cuda_version}. {fix} a CUDA {majors[-1]} release.",
+                "cudnn_version",
+                "cuda_version",
+            )
+
+    # ollama
+    def check_ollama(self) -> None:
+        driver = self.branch()
+        if driver is None or (self.facts.probed and not self.facts.gpus):
+            return
+        branch, described = driver
+        variables = ("nvidia_driver_branch",) if "nvidia_driver" in self.components else ()
+        fix = self.use_branch if "nvidia_driver" in self.components else (lambda b: f"Install driver {b}")
+        old = self.gpus_of(OLLAMA_OLD_GPU_ARCHITECTURES)
+        if old and branch < OLLAMA_OLD_GPU_MIN_BRANCH:
+            gpu, arch = old[0]
+            found = pci.chip(gpu.device_id)
+            capability = ""
+            if found:
+                capability = ", compute capability {}.{}".format(*found.compute_capability)
+            self.problem(
+                f"Ollama needs driver >= {OLLAMA_OLD_GPU_MIN_BRANCH} for compute capability 5.0 to 6.2 GPUs "
+                f"({_labels(old)}: {arch}{capability}); {described}. {fix(OLLAMA_OLD_GPU_MIN_BRANCH)}.",
+                *variables,
+            )
+        elif branch < OLLAMA_MIN_BRANCH:
+            self.problem(
+                f"Ollama needs driver >= {OLLAMA_MIN_BRANCH}; {described}. {fix(570)}.",
+                *variables,
+            )
+
+
+def resolve(host_vars: dict, facts: HostFacts, components: list[str]) -> Resolution:
+    """The stack a host gets and every rule it breaks, for the host's selected components.
+
+    host_vars holds the user's variables (missing or "auto" means the host's default);
+    only the rules touching a selected component apply. A malformed value is reported and
+    replaced by the default, so that it causes no further problems.
+    """
+    base = defaults(facts)
+    problems: list[Problem] = []
+    notes: list[str] = []
+    values = {}
+    for name in VARIABLES:
+        value, problem, note = _normalise(name, host_vars.get(name))
+        if problem:
+            problems.append(problem)
+        if note:
+            notes.append(note)
+        values[name] = value if value is not None else getattr(base, name)
+    stack = Stack(**values)
+    checker = _Checker(stack, facts, set(components))
+    checker.run()
+    return Resolution(stack, problems + checker.problems, notes + checker.notes)
+
+
+# --- recommend ----------------------------------------------------------------------------
+
+RECOMMEND_COMPONENTS: tuple[str, ...] = GPU_COMPONENTS
+
+
+def _describe(stack: Stack) -> str:
+    driver = {
+        "ubuntu": "Ubuntu's archive (Canonical-signed prebuilt modules)",
+        "debian": "Debian's archive",
+        "cuda-repo": "NVIDIA's CUDA repo",
+    }[stack.nvidia_driver_source]
+    cuda = "the distribution" if stack.cuda_source == "distro" else "NVIDIA's CUDA repo"
+    cudnn = "the distribution" if stack.cudnn_source == "distro" else "NVIDIA's CUDA repo"
+    return (
+        f"driver {stack.nvidia_driver_branch} ({stack.nvidia_driver_flavor} kernel modules) from {driver}, "
+        f"CUDA {stack.cuda_version} from {cuda}, cuDNN {stack.cudnn_version} from {cudnn}"
+    )
+
+
+def _candidates(facts: HostFacts, base: Stack) -> list[Stack]:
+    key = _os_key(facts)
+    sources = [base.nvidia_driver_source] + [
+        s
+        for s in CHOICES["nvidia_driver_source"]
+        if s != base.nvidia_driver_source and (key is None or s == "cuda-repo" or s == key[0])
+    ]
+    branches = list(dict.fromkeys([base.nvidia_driver_branch, "570", "580"]))
+    flavors = list(dict.fromkeys([base.nvidia_driver_flavor, *CHOICES["nvidia_driver_flavor"]]))
+    cudas = list(dict.fromkeys([(base.cuda_source, base.cuda_version), ("cuda-repo", "12.8")]))
+    found = []
+    for source, branch, flavor, (cuda_source, cuda_version) in product(sources, branches, flavors, cudas):
+        found.append(
+            Stack(source, branch, flavor, cuda_source, cuda_version, base.cudnn_source, base.cudnn_version)
+        )
+    changes = {id(s): sum(getattr(s, n) != getattr(base, n) for n in VARIABLES) for s in found}
+    return sorted(found, key=lambda s: changes[id(s)])
+
+
+def recommend(
+    facts: HostFacts, components: list[str] | tuple[str, ...] = RECOMMEND_COMPONENTS
+) -> tuple[Stack, list[str]]:
+    """The stack rigforge recommends for a host, and the reasons, for ``rigforge probe``.
+
+    The defaults when they fit the host; otherwise the fitting stack closest to them; when
+    nothing fits, the defaults and the reasons nothing does.
+    """
+    base = defaults(facts)
+    row, _ = _defaults_row(_os_key(facts))
+    reasons = [f"{_os_name(row)} defaults: {_describe(base)}."]
+    first = resolve({}, facts, list(components))
+    if first.ok:
+        return base, reasons + first.notes
+    for candidate in _candidates(facts, base):
+        attempt = resolve(candidate.as_vars(), facts, list(components))
+        if attempt.ok:
+            changed = [
+                f"{name}: {getattr(candidate, name)} (default {getattr(base, name)})"
+                for name in VARIABLES
+                if getattr(candidate, name) != getattr(base, name)
+            ]
+            why = " ".join(p.message for p in first.problems)
+            reasons.append(f"The defaults do not fit this host: {why}")
+            reasons.append("Recommended instead: " + "; ".join(changed) + ".")
+            return candidate, reasons + attempt.notes
+    reasons.append("No stack rigforge knows fits this host: " + " ".join(p.message for p in first.problems))
+    return base, reasons + first.notes
