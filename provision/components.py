@@ -17,7 +17,7 @@ COMPONENTS: tuple[str, ...] = (
 )
 
 #: The components this version ships a role and checks for.
-IMPLEMENTED: tuple[str, ...] = ("base",)
+IMPLEMENTED: tuple[str, ...] = COMPONENTS
 
 DEFAULT_COMPONENTS: tuple[str, ...] = ("base",)
 

@@ -59,14 +59,20 @@ class Rig:
         )
 
 
-@pytest.fixture(scope="session")
-def rig(tmp_path_factory):
-    """One sandbox host in a fresh workspace, made with the CLI like the README's demo."""
-    workspace = tmp_path_factory.mktemp("integration") / "ws"
+def new_rig(tmp_path_factory, suffix: str = ""):
+    """A sandbox host in a fresh workspace, made with the CLI like the README's demo
+    (a generator for fixtures: yields the Rig, then destroys the host)."""
+    workspace = tmp_path_factory.mktemp(f"integration{suffix}") / "ws"
     rigforge(workspace, "init", str(workspace))
-    name = f"it{os.getpid() % 100000}"
+    name = f"it{os.getpid() % 100000}{suffix}"
     rigforge(workspace, "sandbox", "up", name, timeout=600)
     try:
         yield Rig(workspace, name)
     finally:
         rigforge(workspace, "sandbox", "down", name, check=False)
+
+
+@pytest.fixture(scope="session")
+def rig(tmp_path_factory):
+    """One sandbox host shared by the test modules that do not need a fresh one."""
+    yield from new_rig(tmp_path_factory)

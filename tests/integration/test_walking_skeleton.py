@@ -1,6 +1,6 @@
 """The whole loop for the base component on a real sandbox host.
 
-The tests share one host and run in file order: plan, provision, idempotence,
+The tests share one fresh host of their own and run in file order: plan, provision, idempotence,
 drift detected by verify, repair with plain ansible-playbook.
 """
 
@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import rigforge
+from tests.integration.conftest import new_rig, rigforge
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    """A host of its own: these tests start from a fresh host and run in order."""
+    yield from new_rig(tmp_path_factory, "w")
 
 
 def _host_stats(report: dict, name: str) -> dict:

@@ -83,7 +83,7 @@ def _add(cli, server, name="rig1"):
         (["host", "add", "rig2", "--address", "10.0.0.5", "--key", "/nope"], "does not exist"),
         (["host", "remove", "ghost"], "no host 'ghost'"),
         (["provision", "--yes", "--components", "base,gpu"], "unknown component 'gpu'"),
-        (["plan", "--components", "docker"], "not available in this version"),
+        (["plan", "--components", " , "], "--components is empty"),
         (["verify", "--components", "nope"], "unknown component"),
         (["provision", "--yes", "--limit", "ghost"], "matches no host"),
         (["provision"], "needs confirmation"),

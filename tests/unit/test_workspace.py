@@ -3,7 +3,7 @@ import configparser
 import pytest
 import yaml
 
-from provision import workspace
+from provision import components, workspace
 from provision.errors import WorkspaceError
 from tests.conftest import snapshot
 
@@ -26,8 +26,9 @@ def test_init_writes_a_plain_ansible_project(tmp_path):
     assert "StrictHostKeyChecking=yes" in cfg["ssh_connection"]["ssh_args"]
     assert cfg["ssh_connection"]["pipelining"] == "True"
     site = yaml.safe_load((ws.root / "site.yml").read_text())
-    assert site == [{"name": "Import the base component.",
-                     "ansible.builtin.import_playbook": "playbooks/base.yml"}]
+    assert [play["ansible.builtin.import_playbook"] for play in site] == [
+        f"playbooks/{name}.yml" for name in components.COMPONENTS
+    ], "one playbook per component, in stack order"
     assert yaml.safe_load((ws.root / "inventory/group_vars/all.yml").read_text()) == {
         "rigforge_components": ["base"]
     }
