@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -381,29 +379,6 @@ class StandinRepo:
     fingerprint: str
 
 
-@contextmanager
-def _labelled(note: str) -> Iterator[None]:
-    # apt_repo labels its packages as the CUDA stand-in; these packages are other stand-ins.
-    saved = apt_repo.STANDIN_NOTE
-    apt_repo.STANDIN_NOTE = note
-    try:
-        yield
-    finally:
-        apt_repo.STANDIN_NOTE = saved
-
-
-def _relabel_release(root: Path, origin: str, label: str, note: str, key: gpgkey.SigningKey) -> None:
-    """Give the Release file the stand-in's own Origin, Label and Description, and sign it again."""
-    release = root / "Release"
-    lines = release.read_text().splitlines(keepends=True)
-    keep = [ln for ln in lines if not ln.startswith(("Origin:", "Label:", "Description:"))]
-    head = [f"Origin: {origin}\n", f"Label: {label}\n",
-            f"Description: {note}, built by the rigforge test suite\n"]
-    release.write_text("".join(head + keep))
-    with gpgkey.agent(key.gpg_home):
-        gpgkey.sign_release(key, release)
-
-
 def _armored_key(key: gpgkey.SigningKey, dest: Path) -> str:
     """Export the public key ASCII-armored (as Docker and NVIDIA publish theirs); its SHA-256."""
     proc = subprocess.run(
@@ -419,10 +394,8 @@ def _armored_key(key: gpgkey.SigningKey, dest: Path) -> str:
 def _build(specs: list[DebSpec], root: Path, workdir: Path, base_url: str, note: str,
            origin: str, label: str, gpg_home: Path) -> gpgkey.SigningKey:
     key = gpgkey.ensure_key(gpg_home)
-    with _labelled(note):
-        debs = [apt_repo.build_deb(spec, workdir / "debs") for spec in specs]
-    apt_repo.build_flat_repo(root, debs, base_url, gpg_home)
-    _relabel_release(root, origin, label, note, key)
+    debs = [apt_repo.build_deb(spec, workdir / "debs", note=note) for spec in specs]
+    apt_repo.build_flat_repo(root, debs, base_url, gpg_home, origin=origin, label=label, note=note)
     return key
 
 
