@@ -34,11 +34,19 @@ def test_driver_package_installed_for_the_branch(host, stack):
     )
 
 
-def test_driver_packages_are_held(host):
-    packages = installed_packages(host, "nvidia-*", "libnvidia-*", "cuda-drivers*")
+def test_driver_packages_are_held(host, stack):
+    # The driver branch's packages; the CUDA toolkit's nvidia-* packages have their own versions.
+    branch = stack.nvidia_driver_branch + "."
+    packages = {
+        name: version
+        for name, version in installed_packages(
+            host, "nvidia-*", "libnvidia-*", "cuda-drivers*"
+        ).items()
+        if upstream(version).startswith(branch)
+    }
     held = set(host.check_output("apt-mark showhold").split())
     loose = sorted(set(packages) - held)
-    assert packages, "no nvidia packages installed"
+    assert packages, f"no nvidia packages of branch {stack.nvidia_driver_branch} installed"
     assert not loose, f"not held (an upgrade could swap them under the driver): {', '.join(loose)}"
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Rig, rigforge
+from tests.integration.conftest import Rig, new_rig
 from tests.integration.standins import CudaStandin, shared_cuda_standin
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -203,15 +203,8 @@ def standin(rig) -> CudaStandin:
 
 @pytest.fixture(scope="module")
 def repo_rig(tmp_path_factory, rig):
-    workspace = tmp_path_factory.mktemp("nvidia-driver-cuda-repo") / "ws"
-    rigforge(workspace, "init", str(workspace))
-    name = f"nvd{os.getpid() % 100000}"
-    rigforge(workspace, "sandbox", "up", name, timeout=600)
-    try:
-        _install(workspace)
-        yield Rig(workspace, name)
-    finally:
-        rigforge(workspace, "sandbox", "down", name, check=False)
+    """A host of its own (``rig`` first: the stand-in is served on its bridge)."""
+    yield from new_rig(tmp_path_factory, "nd")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,86 @@
+"""rigforge itself, not plain ansible-playbook, on the GPU stack of a GPU-less sandbox host:
+the resolver refuses an impossible stack before any host changes; a valid one provisions,
+and verify reports what it can check and skips, with the reason, what needs a GPU."""
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import snapshot
+from tests.integration.conftest import rigforge
+from tests.integration.standins import shared_cuda_standin
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+COMPONENTS = ["base", "nvidia_driver", "cuda", "cudnn"]
+
+
+@pytest.fixture(scope="module")
+def gpu_rig(rig):
+    """The shared host with the GPU components selected; cuDNN from the CUDA repo stand-in."""
+    host_dir = rig.workspace / "inventory" / "host_vars" / rig.name
+    host_dir.mkdir(parents=True, exist_ok=True)
+    path = host_dir / "gpu_stack_test.yml"
+    path.write_text(yaml.safe_dump(
+        {"rigforge_components": COMPONENTS, **shared_cuda_standin().role_vars}
+    ))
+    yield rig
+    path.unlink()
+
+
+def _packages(rig) -> str:
+    return rig.ssh("dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'").stdout
+
+
+def test_impossible_stack_is_refused_before_any_host_changes(gpu_rig):
+    override = gpu_rig.workspace / "inventory" / "host_vars" / gpu_rig.name / "zz_bad.yml"
+    override.write_text('cuda_source: cuda-repo\ncuda_version: "12.8"\n')
+    try:
+        before_host, before_ws = _packages(gpu_rig), snapshot(gpu_rig.workspace)
+        for command in ("plan", "provision"):
+            args = [command, "--yes"] if command == "provision" else [command]
+            proc = rigforge(gpu_rig.workspace, *args, check=False)
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            assert "CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. " in proc.stderr
+            assert "nothing was changed" in proc.stderr
+        assert _packages(gpu_rig) == before_host
+        assert snapshot(gpu_rig.workspace) == before_ws
+    finally:
+        override.unlink()
+
+
+def test_provision_then_verify_the_gpu_stack(gpu_rig):
+    proc = rigforge(gpu_rig.workspace, "provision", "--yes", "--json", timeout=1800)
+    run = json.loads(proc.stdout)["run"]
+    assert run["status"] == "successful"
+    report = json.loads(
+        rigforge(gpu_rig.workspace, "verify", "--format", "json").stdout
+    )
+    outcome = {(c["component"], c["check"]): c for c in report["checks"]}
+    for key in [
+        ("nvidia_driver", "test_driver_package_installed_for_the_branch"),
+        ("nvidia_driver", "test_driver_packages_are_held"),
+        ("nvidia_driver", "test_nouveau_is_blacklisted"),
+        ("nvidia_driver", "test_unattended_upgrades_leave_the_driver_alone"),
+        ("cuda", "test_nvcc_reports_the_pinned_version"),
+        ("cuda", "test_cuda_metapackage_is_not_installed"),
+        ("cudnn", "test_cudnn_package_matches_the_cuda_major"),
+        ("cudnn", "test_cudnn_header_reports_the_pinned_major"),
+    ]:
+        assert outcome[key]["outcome"] == "passed", outcome[key]
+    for key in [("nvidia_driver", "test_nvidia_smi_sees_the_gpus"),
+                ("nvidia_driver", "test_loaded_module_matches_the_package")]:
+        assert outcome[key]["outcome"] == "skipped", "no GPU must never count as a pass"
+        assert "userspace installed, no kernel module loaded" in outcome[key]["message"]
+    assert outcome[("cuda", "test_cuda_repo_source_is_deb822_and_signed")]["outcome"] == "skipped"
+
+
+def test_verify_fails_when_a_driver_package_is_unheld(gpu_rig):
+    gpu_rig.ssh("sudo -n apt-mark unhold nvidia-driver")
+    try:
+        proc = rigforge(gpu_rig.workspace, "verify", "--components", "nvidia_driver", check=False)
+        assert proc.returncode == 1
+        assert "test_driver_packages_are_held" in proc.stderr and "nvidia-driver" in proc.stderr
+    finally:
+        gpu_rig.ssh("sudo -n apt-mark hold nvidia-driver")
