@@ -94,8 +94,10 @@ def main(ctx, workspace_dir, verbose):
 @main.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Refresh generated files in an existing workspace.")
+@click.option("--ci", type=click.Choice(["github"]),
+              help="Also write a CI workflow that runs `rigforge ci` (GitHub Actions).")
 @pass_state
-def init(state, directory, force):
+def init(state, directory, force, ci):
     """Create a workspace in DIRECTORY (default: --workspace).
 
     \b
@@ -105,10 +107,12 @@ def init(state, directory, force):
 
     An existing workspace is refused unless --force is given; --force rewrites
     the generated files and keeps your inventory, vars and known_hosts.
+    With --ci github it also writes .github/workflows/rigforge.yml, which runs
+    `rigforge ci` on GitHub's ubuntu-latest runners.
     """
     from provision import workspace
 
-    ws, written = workspace.init(directory or state.workspace_dir, force=force)
+    ws, written = workspace.init(directory or state.workspace_dir, force=force, ci=ci)
     click.echo(f"workspace ready in {ws.root}")
     for name in written:
         click.echo(f"  wrote {name}")
@@ -398,6 +402,46 @@ def verify(state, limit, components, fmt, output):
         sys.exit(EXIT_FAILED)
 
 
+@main.command()
+@click.option("--components", help=COMPONENT_HELP)
+@click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JUnit XML report (the steps, then every check) here.")
+@click.option("--keep", is_flag=True, help="Keep the sandbox host (and its workspace copy).")
+@pass_state
+def ci(state, components, junit, keep):
+    """Prove in CI that this workspace's stack provisions cleanly on a throwaway host.
+
+    \b
+    1. boot a sandbox host (group `sandbox`: group_vars/all.yml + the sandbox profile)
+    2. provision the stack onto it
+    3. provision again: any task that reports changed fails the idempotence step
+    4. verify (checks that need a GPU are skipped, with the reason)
+    5. tear the host down (unless --keep)
+
+    Your inventory, known_hosts and host_vars are not used or touched: the run
+    works on a copy of the workspace in .rigforge/ci/. Needs root and the sandbox
+    tools (see `rigforge sandbox --help`).
+    """
+    from provision import components as comp
+    from provision import fsutil
+    from provision.ci import junit_xml, run_ci
+
+    ws = state.workspace()
+    narrowing = comp.parse_list(components)
+    result = run_ci(ws, narrowing, keep=keep, say=lambda m: click.echo(m, err=True))
+    if junit:
+        fsutil.write_text(junit, junit_xml(result))
+    if result.verify is not None:
+        from provision import output
+
+        _console().print(output.verify_table(result.verify))
+    for step in result.steps:
+        click.echo(f"{step.name:<12} {'ok' if step.ok else 'FAILED':<7} {step.seconds:>7.1f} s"
+                   f"  {step.detail}".rstrip())
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
 @main.group()
 def sandbox():
     """Throwaway local test hosts: Debian 12, systemd, SSH (needs root).
@@ -415,11 +459,11 @@ def sandbox_up(state, name):
     from provision import hosts
     from provision.inventory import Host
     from provision.known_hosts import HostKey
-    from provision.sandbox import SandboxManager
+    from provision.sandbox import get_backend
 
     ws = state.workspace()
     hosts.check_can_add(ws, name)
-    manager = SandboxManager()
+    manager = get_backend()
     manager.preflight()
     booted = manager.up(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
     keys = [HostKey.parse(line) for line in booted.host_keys]
@@ -440,10 +484,10 @@ def sandbox_up(state, name):
 def sandbox_down(state, name):
     """Destroy sandbox host NAME and remove it from the inventory."""
     from provision import hosts
-    from provision.sandbox import SandboxManager
+    from provision.sandbox import get_backend
 
     ws = state.workspace()
-    manager = SandboxManager()
+    manager = get_backend()
     known = {h.name for h in manager.list()}
     in_inventory = any(h.name == name for h in hosts.list_hosts(ws))
     if name not in known and not in_inventory:
@@ -459,9 +503,9 @@ def sandbox_down(state, name):
 @click.argument("name")
 def sandbox_halt(name):
     """Power sandbox host NAME off, keeping its disk (boot it again with `sandbox boot`)."""
-    from provision.sandbox import SandboxManager
+    from provision.sandbox import get_backend
 
-    SandboxManager().halt(name)
+    get_backend().halt(name)
     click.echo(f"sandbox {name} halted")
 
 
@@ -469,9 +513,9 @@ def sandbox_halt(name):
 @click.argument("name")
 def sandbox_boot(name):
     """Boot a halted sandbox host NAME again, with the disk it had."""
-    from provision.sandbox import SandboxManager
+    from provision.sandbox import get_backend
 
-    booted = SandboxManager().boot(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    booted = get_backend().boot(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
     click.echo(f"sandbox {name} is up at {booted.address}")
 
 
@@ -480,9 +524,9 @@ def sandbox_boot(name):
 def sandbox_list(as_json):
     """List the sandbox hosts on this machine."""
     from provision import output
-    from provision.sandbox import SandboxManager
+    from provision.sandbox import get_backend
 
-    found = SandboxManager().list()
+    found = get_backend().list()
     if as_json:
         click.echo(output.dumps([
             {"name": h.name, "address": h.address, "running": h.running, "user": h.user}

@@ -32,6 +32,8 @@ USER_FILES = {
     "known_hosts": "known_hosts.j2",
 }
 SHIPPED_DIRS = ("roles", "playbooks")
+#: CI systems `init --ci` can write a workflow for: name -> (path, template).
+CI_WORKFLOWS = {"github": (".github/workflows/rigforge.yml", "github_workflow.yml.j2")}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def _context() -> dict:
     }
 
 
-def init(path: Path, force: bool = False) -> tuple[Workspace, list[str]]:
+def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Workspace, list[str]]:
     """Create a workspace at ``path``; returns it and the files written.
 
     Without ``force`` an existing workspace (or any file init would write) is refused.
@@ -93,9 +95,15 @@ def init(path: Path, force: bool = False) -> tuple[Workspace, list[str]]:
     path = path.resolve()
     if path.exists() and not path.is_dir():
         raise WorkspaceError(f"{path} exists and is not a directory", hint="choose another DIR")
+    if ci is not None and ci not in CI_WORKFLOWS:
+        raise WorkspaceError(f"unknown CI system {ci!r}", hint=f"choose one of: {', '.join(CI_WORKFLOWS)}")
+    generated = dict(GENERATED)
+    if ci:
+        workflow, template = CI_WORKFLOWS[ci]
+        generated[workflow] = template
     clashes = [
         name
-        for name in [*GENERATED, *USER_FILES, *SHIPPED_DIRS]
+        for name in [*generated, *USER_FILES, *SHIPPED_DIRS]
         if (path / name).exists()
     ]
     if clashes and not force:
@@ -106,7 +114,7 @@ def init(path: Path, force: bool = False) -> tuple[Workspace, list[str]]:
         )
     context = _context()
     written = []
-    for name, template in GENERATED.items():
+    for name, template in generated.items():
         fsutil.write_text(path / name, render(template, context))
         written.append(name)
     for name, template in USER_FILES.items():

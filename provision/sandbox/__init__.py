@@ -12,7 +12,8 @@ trust-on-first-use is needed. Needs root.
     >>> mgr.down("rig1")
 """
 
+from .backends import Backend, get_backend
 from .host import SandboxHost
 from .manager import SandboxManager, validate_name
 
-__all__ = ["SandboxHost", "SandboxManager", "validate_name"]
+__all__ = ["Backend", "SandboxHost", "SandboxManager", "get_backend", "validate_name"]

@@ -1,0 +1,153 @@
+"""``rigforge ci``: prove that the workspace's stack provisions cleanly on a throwaway host.
+
+The stack is the workspace's own (roles, playbooks, group_vars); the host is a fresh sandbox
+in group ``sandbox``, so it gets ``group_vars/all.yml`` plus the sandbox profile. The user's
+inventory, known_hosts and host_vars are never touched: the run happens in a copy of the
+workspace under ``.rigforge/ci/``.
+"""
+
+import os
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provision import fsutil
+from provision.verify import VerifyResult
+from provision.workspace import Workspace
+
+#: What the copy takes from the workspace; hosts.yml, known_hosts and host_vars stay behind.
+COPIED = ("ansible.cfg", "site.yml", "playbooks", "roles", "inventory/group_vars")
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class CiResult:
+    host: str
+    steps: list[Step] = field(default_factory=list)
+    verify: VerifyResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+
+def ci_workspace(source: Workspace, dest: Path) -> Workspace:
+    """A copy of ``source`` with an empty inventory, for one CI run."""
+    from provision.render import render
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    for name in COPIED:
+        path = source.root / name
+        if path.is_dir():
+            shutil.copytree(path, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif path.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest / name)
+    fsutil.write_text(dest / "inventory" / "hosts.yml", render("hosts.yml.j2", {}))
+    fsutil.write_text(dest / "known_hosts", "", mode=0o600)
+    (dest / ".rigforge").mkdir(exist_ok=True)
+    return Workspace(dest)
+
+
+def run_ci(
+    workspace: Workspace,
+    narrowing: list[str] | None,
+    keep: bool = False,
+    say: Callable[[str], None] = print,
+) -> CiResult:
+    """Sandbox up, provision, idempotence, verify, sandbox down (unless ``keep``)."""
+    from provision import hosts, stack_check, targets
+    from provision.inventory import Host
+    from provision.known_hosts import HostKey
+    from provision.runner import run_playbook
+    from provision.sandbox import get_backend
+    from provision.verify import run_checks
+
+    backend = get_backend()
+    backend.preflight()
+    name = f"ci{os.getpid() % 100000}"
+    cws = ci_workspace(workspace, workspace.state_dir / "ci" / name)
+    result = CiResult(name)
+    say(f"sandbox {name}: booting")
+    booted = backend.up(name, progress=lambda m: say(f"  {m}"))
+    try:
+        hosts.register(
+            cws,
+            Host(name, booted.address, booted.user, booted.port, str(booted.key_path),
+                 [hosts.SANDBOX_GROUP]),
+            [HostKey.parse(line) for line in booted.host_keys],
+        )
+        chosen = targets.resolve(cws, None, narrowing)
+        stack_check.check(chosen)
+        say(f"components: {', '.join(chosen[0].components)}")
+        _steps(result, cws, chosen, narrowing, run_playbook, run_checks, say)
+    finally:
+        if keep:
+            say(f"kept sandbox {name} at {booted.address}; its workspace is {cws.root}")
+        else:
+            backend.down(name)
+            shutil.rmtree(cws.root, ignore_errors=True)
+    return result
+
+
+def _steps(result, cws, chosen, narrowing, run_playbook, run_checks, say) -> None:
+    def timed(step_name, action):
+        say(f"{step_name}: running")
+        started = time.monotonic()
+        ok, detail = action()
+        step = Step(step_name, ok, round(time.monotonic() - started, 1), detail)
+        result.steps.append(step)
+        say(f"{step_name}: {'ok' if ok else 'FAILED'} in {step.seconds} s {detail}".rstrip())
+        return ok
+
+    def provision():
+        run = run_playbook(cws, tags=narrowing, expected_hosts=[result.host])
+        messages = [m for h in run.hosts.values() for m in h.messages]
+        return run.succeeded, "; ".join(messages)
+
+    def idempotence():
+        run = run_playbook(cws, tags=narrowing, expected_hosts=[result.host])
+        changed = [t.task for t in run.changed_tasks]
+        detail = ("changed on the second run: " + "; ".join(changed)) if changed else ""
+        return run.succeeded and not changed, detail
+
+    def verify():
+        result.verify = run_checks(cws, chosen, narrowing)
+        failed = [f"{c.check}: {c.message}" for c in result.verify.failed]
+        return result.verify.succeeded, "; ".join(failed)
+
+    for step_name, action in (("provision", provision), ("idempotence", idempotence),
+                              ("verify", verify)):
+        if not timed(step_name, action):
+            return
+
+
+def junit_xml(result: CiResult) -> str:
+    """One JUnit document: a ``rigforge-ci`` suite for the steps, then verify's own suites."""
+    root = ET.Element("testsuites")
+    suite = ET.SubElement(
+        root, "testsuite", name="rigforge-ci", tests=str(len(result.steps)),
+        failures=str(sum(not s.ok for s in result.steps)),
+        time=str(sum(s.seconds for s in result.steps)),
+    )
+    for step in result.steps:
+        case = ET.SubElement(suite, "testcase", classname="rigforge.ci", name=step.name,
+                             time=str(step.seconds))
+        if not step.ok:
+            ET.SubElement(case, "failure", message=step.detail or f"{step.name} failed")
+    if result.verify and result.verify.junit_xml:
+        checks = ET.fromstring(result.verify.junit_xml)
+        for child in checks.iter("testsuite"):
+            root.append(child)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
