@@ -6,7 +6,7 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== lint"
-ruff check provision tests
+ruff check provision tests bench
 ansible-lint --offline roles playbooks
 yamllint roles playbooks inventory
 
