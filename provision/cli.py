@@ -72,7 +72,8 @@ def _console(err: bool = False):
     show_default="the current directory",
     help="The workspace to use (env RIGFORGE_WORKSPACE).",
 )
-@click.option("-v", "--verbose", count=True, help="More output; -vvv shows Ansible's own.")
+@click.option("-v", "--verbose", count=True,
+              help="More output: Ansible's own, at the same verbosity (-v to -vvvv).")
 @click.version_option(__version__, prog_name="rigforge")
 @click.pass_context
 def main(ctx, workspace_dir, verbose):
@@ -233,24 +234,15 @@ def probe(state, names, as_json, no_record):
 
 
 def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pass=False,
-         as_json=False):
-    from provision import components as comp
-    from provision import output, stack_check, targets
+         as_json=False, retry_failed=False, vault_password_file=None):
+    from provision import deploy, output
     from provision.progress import Progress, summary_table
-    from provision.runner import run_playbook
 
-    ws = state.workspace()
-    narrowing = comp.parse_list(components)
-    chosen = targets.resolve(ws, limit, narrowing)
-    names = [t.host.name for t in chosen]
-    if stack_check.needs_check(chosen):
-        from provision.probe import probe_hosts
-
-        # Fresh facts where the host answers; recorded ones (rigforge probe) otherwise.
-        live = {r.host: r.facts for r in probe_hosts(ws, [t.host for t in chosen]) if r.facts}
-        for host, notes in stack_check.check(chosen, live).items():
-            for note in notes:
-                click.echo(f"note {host}: {note}", err=True)
+    prepared = deploy.prepare(state.workspace(), limit, components, retry_failed=retry_failed)
+    names = prepared.names
+    for host, notes in prepared.notes.items():
+        for note in notes:
+            click.echo(f"note {host}: {note}", err=True)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -263,26 +255,25 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
 
     def once(label):
         with Progress(label, names) as progress:
-            return run_playbook(
-                ws,
-                limit=",".join(names),
-                tags=narrowing,
+            return deploy.run(
+                prepared,
                 check=check,
                 diff=check or state.verbose > 0,
-                verbosity=max(0, state.verbose - 2),
+                verbosity=state.verbose,
                 become_password=password,
+                vault_password_file=vault_password_file,
                 on_update=progress.update,
-                expected_hosts=names,
             )
 
     result = once(title)
+    if not check:
+        deploy.record(prepared.workspace, result)
     report = {"run": result.to_dict()}
     console = _console()
     if not as_json:
         console.print(summary_table(result, title))
         if check:
             _print_planned(console, result)
-    if not as_json:
         for h in result.hosts.values():
             for warning in h.warnings:
                 console.print(f"[yellow]warning[/] {h.name}: {warning}")
@@ -323,11 +314,14 @@ def _print_planned(console, result):
 @click.option("--limit", help=LIMIT_HELP)
 @click.option("--components", help=COMPONENT_HELP)
 @click.option("--ask-become-pass", "ask_pass", is_flag=True, help="Prompt for the sudo password.")
+@click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
+              help="Decrypt ansible-vault files (e.g. a vaulted ansible_become_password).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
-def plan(state, limit, components, ask_pass, as_json):
+def plan(state, limit, components, ask_pass, vault_password_file, as_json):
     """Show what provision would change (Ansible check mode with diff). Changes nothing."""
-    _run(state, limit, components, check=True, ask_pass=ask_pass, as_json=as_json)
+    _run(state, limit, components, check=True, ask_pass=ask_pass, as_json=as_json,
+         vault_password_file=vault_password_file)
 
 
 @main.command()
@@ -340,15 +334,25 @@ def plan(state, limit, components, ask_pass, as_json):
     help="Run twice; fail, listing each task, if the second run changed anything.",
 )
 @click.option("--ask-become-pass", "ask_pass", is_flag=True, help="Prompt for the sudo password.")
+@click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
+              help="Decrypt ansible-vault files (e.g. a vaulted ansible_become_password).")
+@click.option("--retry-failed", is_flag=True,
+              help="Only the hosts that failed or were unreachable in the last provision.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
-def provision(state, limit, components, yes, check_idempotence, ask_pass, as_json):
+def provision(state, limit, components, yes, check_idempotence, ask_pass, vault_password_file,
+              retry_failed, as_json):
     """Apply the stack to the hosts over SSH, with live progress and a summary per host.
 
-    Hosts are reached as their ansible_user and become root with sudo.
+    Hosts are reached as their ansible_user and become root with sudo. One failing or
+    unreachable host does not stop the others; the exit code is then 1, and
+    --retry-failed re-runs just those hosts. The become password comes from
+    --ask-become-pass or a vaulted variable (--vault-password-file); it is never written
+    to the workspace, ansible-runner's env/ or artifacts, or logs.
     """
     _run(state, limit, components, check=False, idempotence=check_idempotence, yes=yes,
-         ask_pass=ask_pass, as_json=as_json)
+         ask_pass=ask_pass, as_json=as_json, retry_failed=retry_failed,
+         vault_password_file=vault_password_file)
 
 
 @main.command()

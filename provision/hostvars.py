@@ -50,7 +50,10 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, bool | int | float) or value is None:
         return value
-    return str(value)
+    try:
+        return str(value)
+    except Exception:  # a vaulted value without its password: we never need its plain text
+        return "<vaulted>"
 
 
 def resolve(workspace: Workspace) -> dict[str, dict]:

@@ -168,6 +168,7 @@ def run_playbook(
     diff: bool = False,
     verbosity: int = 0,
     become_password: str | None = None,
+    vault_password_file: str | None = None,
     on_update: Callable[[RunResult, str], None] | None = None,
     expected_hosts: list[str] | None = None,
 ) -> RunResult:
@@ -184,6 +185,8 @@ def run_playbook(
         cmdline.append("--check")
     if diff:
         cmdline.append("--diff")
+    if vault_password_file:
+        cmdline += ["--vault-password-file", vault_password_file]
     passwords = {}
     if become_password is not None:
         cmdline.append("--ask-become-pass")

@@ -1,0 +1,112 @@
+"""What ``plan`` and ``provision`` do between parsing and printing: validate, run, record.
+
+Validation happens in :func:`prepare`, before any host is touched: the inventory, the
+components, ``--limit``, and the resolver's verdict on every host's stack.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from provision import components as comp
+from provision import fsutil, stack_check, targets
+from provision.errors import UsageError
+from provision.runner import RunResult, run_playbook
+from provision.workspace import Workspace
+
+LAST_RUN = "last-run.json"
+
+
+@dataclass
+class Prepared:
+    workspace: Workspace
+    targets: list[targets.Target]
+    narrowing: list[str] | None
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.host.name for t in self.targets]
+
+
+def prepare(
+    workspace: Workspace,
+    limit: str | None,
+    components: str | None,
+    retry_failed: bool = False,
+    probe: bool = True,
+) -> Prepared:
+    """Everything a run needs, validated; raises :class:`UsageError` and touches nothing."""
+    narrowing = comp.parse_list(components)
+    if retry_failed:
+        if limit:
+            raise UsageError("--retry-failed and --limit cannot be combined",
+                             hint="--retry-failed chooses the hosts that failed last time")
+        limit = ",".join(failed_last_time(workspace))
+    chosen = targets.resolve(workspace, limit, narrowing)
+    notes = {}
+    if stack_check.needs_check(chosen):
+        live = {}
+        if probe:
+            from provision.probe import probe_hosts
+
+            # Fresh facts where the host answers; recorded ones (rigforge probe) otherwise.
+            live = {r.host: r.facts for r in probe_hosts(workspace, [t.host for t in chosen])
+                    if r.facts}
+        notes = stack_check.check(chosen, live)
+    return Prepared(workspace, chosen, narrowing, notes)
+
+
+def run(
+    prepared: Prepared,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    verbosity: int = 0,
+    become_password: str | None = None,
+    vault_password_file: str | None = None,
+    on_update: Callable[[RunResult, str], None] | None = None,
+) -> RunResult:
+    return run_playbook(
+        prepared.workspace,
+        limit=",".join(prepared.names),
+        tags=prepared.narrowing,
+        check=check,
+        diff=diff,
+        verbosity=verbosity,
+        become_password=become_password,
+        vault_password_file=vault_password_file,
+        on_update=on_update,
+        expected_hosts=prepared.names,
+    )
+
+
+def record(workspace: Workspace, result: RunResult) -> None:
+    """Remember each host's outcome, for ``--retry-failed`` (atomic write)."""
+    path = workspace.state_dir / LAST_RUN
+    previous = _load(workspace)
+    hosts = {**previous.get("hosts", {}), **{n: h.status for n, h in result.hosts.items()}}
+    fsutil.write_text(path, json.dumps({"hosts": hosts}, indent=2, sort_keys=True) + "\n")
+
+
+def failed_last_time(workspace: Workspace) -> list[str]:
+    hosts = _load(workspace).get("hosts", {})
+    failed = sorted(n for n, status in hosts.items() if status in ("failed", "unreachable"))
+    if not failed:
+        raise UsageError(
+            "no host failed in the last recorded run",
+            hint="run `rigforge provision` first; --retry-failed re-runs only the hosts "
+            "that failed or were unreachable",
+        )
+    return failed
+
+
+def _load(workspace: Workspace) -> dict:
+    path = workspace.state_dir / LAST_RUN
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        # Written atomically, so a broken file means someone edited it: start afresh.
+        return {}
