@@ -355,6 +355,68 @@ def provision(state, limit, components, yes, check_idempotence, ask_pass, vault_
          vault_password_file=vault_password_file)
 
 
+@main.command("update-drivers")
+@click.option("--branch", help='The driver branch to move to, e.g. "575" (default: the configured one).')
+@click.option("--limit", help=LIMIT_HELP)
+@click.option("--serial", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Hosts updated at a time; a failed host stops the rollout.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--ask-become-pass", "ask_pass", is_flag=True, help="Prompt for the sudo password.")
+@click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
+              help="Decrypt ansible-vault files (e.g. a vaulted ansible_become_password).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_state
+def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_file, as_json):
+    """Move the NVIDIA driver to a new branch (or update it), rolling, --serial hosts at a time.
+
+    \b
+    The new branch is checked against each host's GPUs, CUDA and Ollama first. Then, per host:
+    record the current driver, stop GPU consumers (ollama, GPU containers), unhold, switch
+    packages, hold again, rebuild DKMS for the running and any newer kernel, reboot if
+    something changed, assert that the loaded module equals the package, restart the
+    consumers, run the GPU checks. A failure rolls that host back to the recorded driver and
+    stops the rollout; hosts not yet reached are untouched.
+    """
+    from provision import deploy, output
+    from provision.progress import Progress, summary_table
+
+    if branch is not None and not (branch.isdigit() and len(branch) == 3):
+        raise UsageError(f"invalid --branch {branch!r}", hint='give a driver branch like "575"')
+    overrides = {"nvidia_driver_branch": branch} if branch else {}
+    prepared = deploy.prepare(state.workspace(), limit, "nvidia_driver", overrides=overrides)
+    prepared.targets = [t for t in prepared.targets if "nvidia_driver" in t.components]
+    if not prepared.targets:
+        raise UsageError("no chosen host selects the nvidia_driver component",
+                         hint="add nvidia_driver to rigforge_components, or change --limit")
+    names = prepared.names
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("update-drivers changes hosts and needs confirmation, but there is "
+                             "no terminal", hint="pass --yes")
+        click.confirm(f"Update the NVIDIA driver on {', '.join(names)}?", abort=True)
+    password = click.prompt("BECOME password", hide_input=True, err=True) if ask_pass else None
+    with Progress("update-drivers", names) as progress:
+        result = deploy.run(
+            prepared, verbosity=state.verbose, become_password=password,
+            vault_password_file=vault_password_file, on_update=progress.update,
+            playbook="playbooks/update_drivers.yml",
+            extravars={"rigforge_serial": serial, **overrides},
+        )
+    deploy.record(prepared.workspace, result)
+    if as_json:
+        click.echo(output.dumps({"run": result.to_dict()}))
+    else:
+        _console().print(summary_table(result, "update-drivers"))
+        for h in result.hosts.values():
+            for warning in h.warnings:
+                _console().print(f"[yellow]warning[/] {h.name}: {warning}")
+    if not result.succeeded:
+        for h in result.hosts.values():
+            for message in h.messages:
+                click.echo(f"{h.name}: {message}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
 @main.command()
 @click.option("--limit", help=LIMIT_HELP)
 @click.option("--components", help=COMPONENT_HELP)

@@ -35,8 +35,13 @@ def prepare(
     components: str | None,
     retry_failed: bool = False,
     probe: bool = True,
+    overrides: dict | None = None,
 ) -> Prepared:
-    """Everything a run needs, validated; raises :class:`UsageError` and touches nothing."""
+    """Everything a run needs, validated; raises :class:`UsageError` and touches nothing.
+
+    ``overrides`` are variables the run will pass as extra vars (e.g. a new driver
+    branch): the resolver judges each host's stack with them applied.
+    """
     narrowing = comp.parse_list(components)
     if retry_failed:
         if limit:
@@ -44,6 +49,8 @@ def prepare(
                              hint="--retry-failed chooses the hosts that failed last time")
         limit = ",".join(failed_last_time(workspace))
     chosen = targets.resolve(workspace, limit, narrowing)
+    for target in chosen:
+        target.vars.update(overrides or {})
     notes = {}
     if stack_check.needs_check(chosen):
         live = {}
@@ -66,6 +73,8 @@ def run(
     become_password: str | None = None,
     vault_password_file: str | None = None,
     on_update: Callable[[RunResult, str], None] | None = None,
+    playbook: str = "site.yml",
+    extravars: dict | None = None,
 ) -> RunResult:
     return run_playbook(
         prepared.workspace,
@@ -78,6 +87,8 @@ def run(
         vault_password_file=vault_password_file,
         on_update=on_update,
         expected_hosts=prepared.names,
+        playbook=playbook,
+        extravars=extravars,
     )
 
 

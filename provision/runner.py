@@ -171,6 +171,8 @@ def run_playbook(
     vault_password_file: str | None = None,
     on_update: Callable[[RunResult, str], None] | None = None,
     expected_hosts: list[str] | None = None,
+    playbook: str = "site.yml",
+    extravars: dict | None = None,
 ) -> RunResult:
     """Run ``site.yml`` in ``workspace``; returns per-host results.
 
@@ -203,7 +205,8 @@ def run_playbook(
     runner = ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(workspace.root),
-        playbook="site.yml",
+        playbook=playbook,
+        extravars=extravars or None,
         inventory=str(workspace.inventory),
         envvars=env,
         cmdline=" ".join(cmdline) or None,
