@@ -75,23 +75,42 @@ def pytest_command(
         f"--rigforge-report={report}",
         f"--junitxml={junit}",
         "-o", "junit_family=xunit2",
-        "-o", "junit_suite_name=rigforge-verify",
+        "-o", "junit_suite_name=rigforge-verify"
+        + (f"-{targets[0].host.name}" if len(targets) == 1 else ""),
     ]
     if components:
         command.append(f"--rigforge-components={','.join(components)}")
     return command
 
 
+#: Hosts checked at once: each gets its own pytest process (and SSH connection).
+PARALLEL_HOSTS = 8
+
+
 def run_checks(
     workspace: Workspace, targets: list[Target], components: list[str] | None
 ) -> VerifyResult:
+    """Check every host, in parallel (one pytest process per host), and merge the results."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from provision.hosts import write_ssh_config
 
     write_ssh_config(workspace)
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(targets)))) as pool:
+        parts = list(pool.map(lambda t: _check_one(workspace, t, components), targets))
+    return VerifyResult(
+        checks=[c for part in parts for c in part.checks],
+        junit_xml=_merge_junit([part.junit_xml for part in parts]),
+        pytest_rc=max((part.pytest_rc for part in parts if part.pytest_rc != 5), default=5),
+        output="".join(part.output for part in parts),
+    )
+
+
+def _check_one(workspace: Workspace, target: Target, components: list[str] | None) -> VerifyResult:
     with tempfile.TemporaryDirectory(prefix="rigforge-verify-") as tmp:
         report, junit = Path(tmp) / "report.json", Path(tmp) / "junit.xml"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
-        command = pytest_command(workspace, targets, components, report, junit)
+        command = pytest_command(workspace, [target], components, report, junit)
         proc = subprocess.run(
             command,
             cwd=workspace.root,
@@ -109,3 +128,14 @@ def run_checks(
             pytest_rc=proc.returncode,
             output=proc.stdout + proc.stderr,
         )
+
+
+def _merge_junit(documents: list[str]) -> str:
+    """One ``<testsuites>`` holding every host's suites (names made unique per host)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites")
+    for text in documents:
+        if text:
+            root.extend(ET.fromstring(text).iter("testsuite"))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n" if len(root) else ""

@@ -28,3 +28,15 @@ def test_apt_suggestions_are_dropped():
         "The following NEW packages will be installed:", "  htop jq",
         "0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.",
     ]
+
+
+def test_verify_junit_of_several_hosts_is_one_document():
+    import xml.etree.ElementTree as ET
+
+    from provision.verify import _merge_junit
+
+    one = '<testsuites><testsuite name="rigforge-verify-rig1"><testcase name="a"/></testsuite></testsuites>'
+    two = '<testsuite name="rigforge-verify-rig2"><testcase name="b"/></testsuite>'
+    merged = ET.fromstring(_merge_junit([one, "", two]))
+    assert [s.get("name") for s in merged] == ["rigforge-verify-rig1", "rigforge-verify-rig2"]
+    assert _merge_junit(["", ""]) == ""
