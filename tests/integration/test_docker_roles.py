@@ -23,11 +23,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import Rig, rigforge
+from tests.integration.conftest import Rig, new_rig, rigforge
 from tests.standins import docker_repos
 from tests.standins.apt_repo import RepoServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    """A host of its own: its stand-in repositories' sources would outlive their server on a shared host."""
+    yield from new_rig(tmp_path_factory, "dk")
 
 REPO = Path(__file__).resolve().parents[2]
 DAEMON_JSON = "/etc/docker/daemon.json"

@@ -18,10 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import new_rig
 from tests.integration.standins import CudaStandin, shared_cuda_standin
 from tests.standins.apt_repo import KEYRING_DEB, RepoServer, build_deb, build_flat_repo, cuda_repo_packages
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    """A host of its own: the stand-in's pinning packages would block Debian's driver on a shared host."""
+    yield from new_rig(tmp_path_factory, "nc")
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "nvidia_cuda_repo"
 SOURCE = "/etc/apt/sources.list.d/nvidia-cuda.sources"
