@@ -97,3 +97,38 @@ def test_become_password_is_prompted_for_and_never_written(rig):
         assert leaks == []
     finally:
         rigforge(rig.workspace, "host", "remove", alice)
+
+
+def test_probe_records_facts_and_refuses_a_changed_host_key(rig, tmp_path):
+    import json
+    import subprocess
+
+    inventory = rig.workspace / "inventory" / "hosts.yml"
+    proc = rigforge(rig.workspace, "probe", rig.name, "--json")
+    (entry,) = json.loads(proc.stdout)
+    facts = entry["facts"]
+    assert (facts["os"]["id"], facts["os"]["version"], facts["arch"]) == ("debian", "12", "x86_64")
+    assert facts["secure_boot"]["enforcing"] is False
+    assert entry["recommended"]["nvidia_driver_source"] == "debian"
+    assert entry["recommended"]["cuda_version"] == "11.8"
+    saved = Inventory(inventory)
+    assert "rigforge_facts:" in inventory.read_text()
+    assert "# rigforge keeps your comments" in inventory.read_text()
+    assert saved.get(rig.name) is not None
+
+    known = rig.workspace / "known_hosts"
+    original = known.read_text()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                   check=True)
+    other = (tmp_path / "k.pub").read_text().split()[1]
+    lines = [
+        " ".join([*line.split()[:2], other]) if line.split()[1:2] == ["ssh-ed25519"] else line
+        for line in original.splitlines()
+    ]
+    known.write_text("\n".join(lines) + "\n")
+    try:
+        bad = rigforge(rig.workspace, "probe", rig.name, "--no-record", check=False)
+        assert bad.returncode == 1
+        assert "host key" in (bad.stdout + bad.stderr)
+    finally:
+        known.write_text(original)

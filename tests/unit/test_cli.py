@@ -140,3 +140,28 @@ def test_workspace_older_than_a_component_says_to_refresh(cli, workspace, ssh_se
     assert result.exit_code == 2
     assert "no playbook for base" in result.output and "init --force" in result.output
     assert snapshot(workspace.root) == before
+
+
+def test_resolver_refusal_uses_recorded_facts_and_changes_nothing(cli, workspace, ssh_server):
+    """The host cannot be probed (nothing listens on its port), so the facts that
+    `rigforge probe` recorded are used: a GTX 1080 cannot run open kernel modules."""
+    from provision.inventory import Inventory
+
+    _add(cli, ssh_server)
+    inventory = Inventory(workspace.inventory)
+    inventory.set_host_var("rig1", "rigforge_facts", {
+        "os": {"id": "ubuntu", "version": "24.04"}, "arch": "x86_64",
+        "gpus": [{"slot": "01:00.0", "device_id": "1b80", "class": "0300",
+                  "name": "GeForce GTX 1080", "architecture": "Pascal"}],
+        "secure_boot": {"state": "disabled"},
+    })
+    inventory.set_host_var("rig1", "rigforge_components", ["base", "nvidia_driver"])
+    inventory.set_host_var("rig1", "nvidia_driver_flavor", "open")
+    inventory.set_host_var("rig1", "ansible_port", 1)
+    inventory.save()
+    before = snapshot(workspace.root)
+    for command in (["plan"], ["provision", "--yes"]):
+        result = cli(*command)
+        assert result.exit_code == 2, result.output
+        assert "rig1:" in result.output and "open" in result.output and "Pascal" in result.output
+    assert snapshot(workspace.root) == before
