@@ -383,7 +383,12 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
     if branch is not None and not (branch.isdigit() and len(branch) == 3):
         raise UsageError(f"invalid --branch {branch!r}", hint='give a driver branch like "575"')
     overrides = {"nvidia_driver_branch": branch} if branch else {}
-    prepared = deploy.prepare(state.workspace(), limit, "nvidia_driver", overrides=overrides)
+    ws = state.workspace()
+    if not (ws.root / "playbooks" / "update_drivers.yml").is_file():
+        raise UsageError("this workspace has no playbooks/update_drivers.yml (it predates it)",
+                         hint="run `rigforge init --force` to refresh roles, playbooks and "
+                         "site.yml; your inventory, vars and known_hosts are kept")
+    prepared = deploy.prepare(ws, limit, "nvidia_driver", overrides=overrides)
     prepared.targets = [t for t in prepared.targets if "nvidia_driver" in t.components]
     if not prepared.targets:
         raise UsageError("no chosen host selects the nvidia_driver component",
@@ -403,6 +408,18 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
             extravars={"rigforge_serial": serial, **overrides},
         )
     deploy.record(prepared.workspace, result)
+    if branch:
+        # Otherwise the next `provision` would switch the updated hosts back.
+        updated = [n for n, h in result.hosts.items() if h.status in ("ok", "changed")]
+        shadowed = deploy.pin_branch(prepared.workspace, updated, branch)
+        for name in updated:
+            if name in shadowed:
+                click.echo(f"warning {name}: a host_vars file sets another nvidia_driver_branch, "
+                           f"which outranks hosts.yml: set it to {branch!r} there, or the next "
+                           "provision switches the host back", err=True)
+            else:
+                click.echo(f"{name}: nvidia_driver_branch is now {branch!r} in "
+                           "inventory/hosts.yml", err=True)
     if as_json:
         click.echo(output.dumps({"run": result.to_dict()}))
     else:

@@ -100,6 +100,25 @@ def record(workspace: Workspace, result: RunResult) -> None:
     fsutil.write_text(path, json.dumps({"hosts": hosts}, indent=2, sort_keys=True) + "\n")
 
 
+def pin_branch(workspace: Workspace, names: list[str], branch: str) -> list[str]:
+    """Record a driver branch that update-drivers moved hosts to, as each host's variable.
+
+    Returns the hosts where a host_vars file still sets another branch (it outranks
+    hosts.yml), so that the caller can say where to change it.
+    """
+    from provision import hostvars
+    from provision.inventory import Inventory
+
+    if not names:
+        return []
+    inventory = Inventory(workspace.inventory)
+    for name in names:
+        inventory.set_host_var(name, "nvidia_driver_branch", branch)
+    inventory.save()
+    effective = hostvars.inventory_vars(workspace)
+    return [n for n in names if str(effective.get(n, {}).get("nvidia_driver_branch")) != branch]
+
+
 def failed_last_time(workspace: Workspace) -> list[str]:
     hosts = _load(workspace).get("hosts", {})
     failed = sorted(n for n, status in hosts.items() if status in ("failed", "unreachable"))

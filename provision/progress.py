@@ -9,7 +9,8 @@ import sys
 
 from provision.runner import HostResult, RunResult
 
-_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red"}
+_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red",
+          "not reached": "magenta"}
 
 
 class Progress:

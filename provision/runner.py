@@ -24,9 +24,12 @@ class HostResult:
     current_task: str = ""
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    not_reached: bool = False
 
     @property
     def status(self) -> str:
+        if self.not_reached:
+            return "not reached"
         if self.unreachable:
             return "unreachable"
         if self.failed:
@@ -64,7 +67,9 @@ class RunResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.rc == 0 and not any(h.failed or h.unreachable for h in self.hosts.values())
+        return self.rc == 0 and not any(
+            h.failed or h.unreachable or h.not_reached for h in self.hosts.values()
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -223,8 +228,11 @@ def run_playbook(
     result.status, result.rc = runner.status, runner.rc
     for name in expected_hosts or []:
         if name not in result.hosts:
-            # A host Ansible never saw (e.g. an inventory problem) must not pass as "ok".
+            # Never pass as "ok": a rolling update stopped before this host (untouched), or
+            # an inventory problem kept Ansible from seeing it.
             result.hosts[name] = HostResult(
-                name, failed=1, messages=["Ansible did not run on this host (rerun with -vvv)"]
+                name, not_reached=True,
+                messages=["not reached: Ansible did not run on this host, which is untouched "
+                          "(a rolling update stopped earlier, or see -vvv)"],
             )
     return result
