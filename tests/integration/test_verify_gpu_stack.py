@@ -50,13 +50,6 @@ def test_impossible_stack_is_refused_before_any_host_changes(gpu_rig):
         override.unlink()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug: on a fresh host the distro CUDA toolkit, applied after nvidia_driver, pulls "
-    "more libnvidia-* packages of the driver branch (libnvidia-ptxjitcompiler1, "
-    "libnvidia-pkcs11-openssl3) that nothing holds, and test_driver_packages_are_held rightly "
-    "fails; not strict because a shared host whose driver role ran after CUDA has them held",
-)
 def test_provision_then_verify_the_gpu_stack(gpu_rig):
     proc = rigforge(gpu_rig.workspace, "provision", "--yes", "--json", timeout=1800)
     run = json.loads(proc.stdout)["run"]
