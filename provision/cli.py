@@ -234,11 +234,20 @@ def probe(state, names, as_json, no_record):
 
 
 def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pass=False,
-         as_json=False, retry_failed=False, vault_password_file=None):
+         as_json=False, retry_failed=False, vault_password_file=None, fast=False):
     from provision import deploy, output
+
+    quick = None
+    if fast:
+        quick = deploy.check_converged(state.workspace(), limit, components)
+        if quick.all_converged:
+            _report_converged(quick, as_json)
+            return
+        prepared = deploy.narrow_to_drift(quick)
+    else:
+        prepared = deploy.prepare(state.workspace(), limit, components, retry_failed=retry_failed)
     from provision.progress import Progress, summary_table
 
-    prepared = deploy.prepare(state.workspace(), limit, components, retry_failed=retry_failed)
     names = prepared.names
     for host, notes in prepared.notes.items():
         for note in notes:
@@ -265,12 +274,20 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
                 on_update=progress.update,
             )
 
+    if not check:
+        # A run cut short (even by SIGKILL) must not leave a record that vouches for the host.
+        deploy.forget_converged(prepared)
     result = once(title)
     if not check:
         deploy.record(prepared.workspace, result)
+        deploy.record_converged(prepared, result)
     report = {"run": result.to_dict()}
+    if quick is not None:
+        report["converged"] = quick.to_dict()
     console = _console()
     if not as_json:
+        if quick is not None:
+            _print_converged_notes(console, quick)
         console.print(summary_table(result, title))
         if check:
             _print_planned(console, result)
@@ -294,6 +311,36 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
             for message in h.messages:
                 click.echo(f"{h.name}: {message}", err=True)
         sys.exit(EXIT_FAILED)
+
+
+def _report_converged(quick, as_json):
+    """Every chosen host is converged: say so, per host, without having run Ansible."""
+    from provision import output
+
+    hosts = [
+        {"host": h, "status": "ok", "ok": 0, "changed": 0, "failed": 0, "unreachable": 0,
+         "skipped": 0, "messages": [], "warnings": []}
+        for h in quick.decisions
+    ]
+    if as_json:
+        click.echo(output.dumps({
+            "run": {"status": "successful", "hosts": hosts, "changed_tasks": []},
+            "converged": quick.to_dict(),
+        }))
+        return
+    console = _console()
+    for host, decision in quick.decisions.items():
+        console.print(f"{host}: converged ({', '.join(decision.skip) or 'no components'}); "
+                      "state read in one SSH session, Ansible not needed")
+    console.print("nothing to do; `rigforge provision --full` runs Ansible anyway")
+
+
+def _print_converged_notes(console, quick):
+    for host, decision in quick.decisions.items():
+        if decision.skip:
+            console.print(f"{host}: converged, skipped: {', '.join(decision.skip)}")
+        for component, reason in decision.reasons.items():
+            console.print(f"{host}: runs {component}: {reason}")
 
 
 def _print_planned(console, result):
@@ -338,11 +385,20 @@ def plan(state, limit, components, ask_pass, vault_password_file, as_json):
               help="Decrypt ansible-vault files (e.g. a vaulted ansible_become_password).")
 @click.option("--retry-failed", is_flag=True,
               help="Only the hosts that failed or were unreachable in the last provision.")
+@click.option("--full", is_flag=True,
+              help="Run Ansible for every chosen host and component, even where the converged "
+              "check finds nothing to do.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
 def provision(state, limit, components, yes, check_idempotence, ask_pass, vault_password_file,
-              retry_failed, as_json):
+              retry_failed, full, as_json):
     """Apply the stack to the hosts over SSH, with live progress and a summary per host.
+
+    \b
+    Re-runs are fast: rigforge first reads each host's state in one SSH session and runs
+    Ansible only for the hosts and components that drifted from the last converged run, or
+    whose roles or variables changed (--full runs everything; so do --check-idempotence
+    and --retry-failed).
 
     Hosts are reached as their ansible_user and become root with sudo. One failing or
     unreachable host does not stop the others; the exit code is then 1, and
@@ -352,7 +408,8 @@ def provision(state, limit, components, yes, check_idempotence, ask_pass, vault_
     """
     _run(state, limit, components, check=False, idempotence=check_idempotence, yes=yes,
          ask_pass=ask_pass, as_json=as_json, retry_failed=retry_failed,
-         vault_password_file=vault_password_file)
+         vault_password_file=vault_password_file,
+         fast=not (full or check_idempotence or retry_failed))
 
 
 @main.command("update-drivers")
@@ -400,6 +457,7 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
                              "no terminal", hint="pass --yes")
         click.confirm(f"Update the NVIDIA driver on {', '.join(names)}?", abort=True)
     password = click.prompt("BECOME password", hide_input=True, err=True) if ask_pass else None
+    deploy.forget_converged(prepared)
     with Progress("update-drivers", names) as progress:
         result = deploy.run(
             prepared, verbosity=state.verbose, become_password=password,

@@ -7,12 +7,16 @@ components, ``--limit``, and the resolver's verdict on every host's stack.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from provision import components as comp
 from provision import fsutil, stack_check, targets
 from provision.errors import UsageError
 from provision.runner import RunResult, run_playbook
 from provision.workspace import Workspace
+
+if TYPE_CHECKING:
+    from provision.converged import Decision
 
 LAST_RUN = "last-run.json"
 
@@ -140,3 +144,118 @@ def _load(workspace: Workspace) -> dict:
     except ValueError:
         # Written atomically, so a broken file means someone edited it: start afresh.
         return {}
+
+
+# --- converged re-runs (provision/converged.py) -------------------------------------------------
+
+
+@dataclass
+class ConvergedCheck:
+    """The converged check's verdict for a run: per host, what runs and what is skipped."""
+
+    fingerprint: str
+    decisions: dict[str, "Decision"]
+    prepared: Prepared | None = None
+
+    @property
+    def all_converged(self) -> bool:
+        return all(not d.run for d in self.decisions.values())
+
+    def to_dict(self) -> dict:
+        return {
+            host: {"ran": d.run, "skipped": d.skip, "reasons": d.reasons}
+            for host, d in self.decisions.items()
+        }
+
+
+def check_converged(workspace: Workspace, limit: str | None, components: str | None) -> ConvergedCheck:
+    """Read every chosen host's state (one SSH session each) and decide what must run.
+
+    While the workspace is unchanged since every chosen host's record, nothing is loaded
+    through Ansible; otherwise :func:`prepare` validates as for any run (raising
+    :class:`UsageError` before any host is touched) and the desired digests are recomputed.
+    """
+    from provision import converged
+    from provision.hosts import write_ssh_config
+    from provision.inventory import Inventory
+
+    fp = converged.fingerprint(workspace)
+    record = converged.load(workspace)["hosts"]
+    inventory = Inventory(workspace.inventory)
+    hosts = [h.name for h in targets.parse_limit(inventory, limit)]
+    narrowing = comp.parse_list(components)
+    if not workspace.ssh_config.is_file():
+        write_ssh_config(workspace, inventory)
+    if all(record.get(h, {}).get("fingerprint") == fp for h in hosts):
+        states = converged.read_states(workspace, hosts)
+        decisions = {
+            h: converged.decide(h, comp.effective(record[h].get("selected", []), narrowing),
+                                record[h], states[h], desired=None)
+            for h in hosts
+        }
+        result = ConvergedCheck(fp, decisions)
+        if result.all_converged:
+            return result
+    prepared = prepare(workspace, limit, components)
+    recorded = [t.host.name for t in prepared.targets if t.host.name in record]
+    states = converged.read_states(workspace, recorded)
+    decisions = {}
+    for t in prepared.targets:
+        name = t.host.name
+        desired = converged.desired_digests(workspace, t.components, t.vars)
+        decisions[name] = converged.decide(name, t.components, record.get(name),
+                                           states.get(name), desired)
+    unchanged = [h for h, d in decisions.items() if not d.run]
+    if unchanged:
+        converged.refresh(workspace, unchanged, fp, {
+            t.host.name: comp.host_components(t.vars, t.host.name) for t in prepared.targets
+        })
+    return ConvergedCheck(fp, decisions, prepared)
+
+
+def narrow_to_drift(check: ConvergedCheck) -> Prepared:
+    """The prepared run, cut down to the hosts and components that must run."""
+    prepared = check.prepared
+    assert prepared is not None
+    drifted = {h: d.run for h, d in check.decisions.items() if d.run}
+    prepared.targets = [t for t in prepared.targets if t.host.name in drifted]
+    wanted = {c for run in drifted.values() for c in run}
+    prepared.narrowing = [c for c in comp.COMPONENTS if c in wanted]
+    for t in prepared.targets:
+        t.components = [c for c in t.components if c in wanted]
+    return prepared
+
+
+def forget_converged(prepared: Prepared) -> None:
+    """Before a run changes hosts: their next provision is a full one unless this run records."""
+    from provision import converged
+
+    converged.forget(prepared.workspace, prepared.names)
+
+
+def record_converged(prepared: Prepared, result: RunResult) -> dict[str, list[str]]:
+    """After a run: read the state of the hosts that succeeded and record it; forget the rest.
+
+    Returns ``{host: recorded components}``. A host whose run failed (or was cut short) gets
+    a full run next time.
+    """
+    from provision import converged
+
+    workspace = prepared.workspace
+    fp = converged.fingerprint(workspace)
+    good = [t for t in prepared.targets
+            if (h := result.hosts.get(t.host.name)) is not None and h.status in ("ok", "changed")]
+    converged.forget(workspace, [t.host.name for t in prepared.targets if t not in good])
+    states = converged.read_states(workspace, [t.host.name for t in good])
+    recorded = {}
+    for t in good:
+        name = t.host.name
+        state = states[name]
+        if state.error:
+            converged.forget(workspace, [name])
+            continue
+        selected = comp.host_components(t.vars, name)
+        desired = converged.desired_digests(workspace, selected, t.vars)
+        recorded[name] = converged.remember(workspace, name, selected, desired, state,
+                                            t.components, fp)
+    return recorded
