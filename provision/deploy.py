@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from provision import components as comp
-from provision import fsutil, stack_check, targets
+from provision import fsutil, targets
 from provision.errors import UsageError
 from provision.runner import RunResult, run_playbook
 from provision.workspace import Workspace
@@ -52,6 +52,8 @@ def prepare(
             raise UsageError("--retry-failed and --limit cannot be combined",
                              hint="--retry-failed chooses the hosts that failed last time")
         limit = ",".join(failed_last_time(workspace))
+    from provision import stack_check
+
     chosen = targets.resolve(workspace, limit, narrowing)
     for target in chosen:
         target.vars.update(overrides or {})
@@ -176,7 +178,6 @@ def check_converged(workspace: Workspace, limit: str | None, components: str | N
     :class:`UsageError` before any host is touched) and the desired digests are recomputed.
     """
     from provision import converged
-    from provision.hosts import write_ssh_config
     from provision.inventory import Inventory
 
     fp = converged.fingerprint(workspace)
@@ -185,6 +186,8 @@ def check_converged(workspace: Workspace, limit: str | None, components: str | N
     hosts = [h.name for h in targets.parse_limit(inventory, limit)]
     narrowing = comp.parse_list(components)
     if not workspace.ssh_config.is_file():
+        from provision.hosts import write_ssh_config
+
         write_ssh_config(workspace, inventory)
     if all(record.get(h, {}).get("fingerprint") == fp for h in hosts):
         states = converged.read_states(workspace, hosts)

@@ -3,7 +3,7 @@
 import fnmatch
 from dataclasses import dataclass
 
-from provision import components, hostvars
+from provision import components
 from provision.errors import UsageError
 from provision.inventory import Host, Inventory
 from provision.workspace import Workspace
@@ -50,6 +50,8 @@ def resolve(
     """Validate the limit and every host's component choices; nothing is touched."""
     inventory = Inventory(workspace.inventory)
     hosts = parse_limit(inventory, limit)
+    from provision import hostvars  # Ansible's inventory loader: heavy, and only needed here
+
     all_vars = hostvars.resolve(workspace)
     targets = []
     for host in hosts:

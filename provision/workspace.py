@@ -16,7 +16,6 @@ from pathlib import Path
 
 from provision import __version__, assets, components, fsutil
 from provision.errors import WorkspaceError
-from provision.render import render
 
 #: Files init generates from templates; --force regenerates these.
 GENERATED = {
@@ -112,6 +111,8 @@ def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Worksp
             hint="use another DIR, or pass --force to refresh the generated files "
             "(your inventory, vars and known_hosts are kept)",
         )
+    from provision.render import render  # jinja2: only init needs it
+
     context = _context()
     written = []
     for name, template in generated.items():
