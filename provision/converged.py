@@ -145,11 +145,16 @@ def fingerprint(workspace: Workspace) -> str:
     return digest.hexdigest()
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a variable's name says it holds a password, key, token or other secret."""
+    return bool(_SECRET_NAME.search(name)) or name in ("ansible_become_pass", "ansible_ssh_pass")
+
+
 def desired_vars(host_vars: dict) -> dict:
     """The variables that describe a host's desired state (secrets and connection vars out)."""
     return {
         k: v for k, v in host_vars.items()
-        if k not in _IGNORED_VARS and not k.startswith("ansible_") and not _SECRET_NAME.search(k)
+        if k not in _IGNORED_VARS and not k.startswith("ansible_") and not is_secret_name(k)
     }
 
 

@@ -111,6 +111,7 @@ def _check_one(workspace: Workspace, target: Target, components: list[str] | Non
         report, junit = Path(tmp) / "report.json", Path(tmp) / "junit.xml"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
         command = pytest_command(workspace, [target], components, report, junit)
+        command.append(f"--rigforge-vars={_write_vars(Path(tmp), target)}")
         proc = subprocess.run(
             command,
             cwd=workspace.root,
@@ -128,6 +129,19 @@ def _check_one(workspace: Workspace, target: Target, components: list[str] | Non
             pytest_rc=proc.returncode,
             output=proc.stdout + proc.stderr,
         )
+
+
+def _write_vars(directory: Path, target: Target) -> Path:
+    """The host's resolved variables for the child pytest, passwords and secrets left out
+    (the checks never need them, and this file must not hold them even briefly)."""
+    from provision.converged import is_secret_name
+
+    path = directory / "vars.json"
+    public = {k: v for k, v in target.vars.items() if not is_secret_name(k)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({target.host.name: public}, out, default=str)
+    return path
 
 
 def _merge_junit(documents: list[str]) -> str:

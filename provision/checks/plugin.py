@@ -23,6 +23,12 @@ def pytest_addoption(parser):
         help="only check these components (comma-separated)",
     )
     group.addoption("--rigforge-report", default=None, help="write per-check results as JSON")
+    group.addoption(
+        "--rigforge-vars",
+        default=None,
+        help="read each host's variables from this JSON file (written by `rigforge verify`) "
+        "instead of loading the inventory through Ansible",
+    )
 
 
 def pytest_configure(config):
@@ -45,6 +51,11 @@ def _component(item) -> str | None:
 
 def _workspace_vars(config) -> dict[str, dict]:
     cached = getattr(config, "_rigforge_vars", None)
+    if cached is None and config.getoption("--rigforge-vars"):
+        # `rigforge verify` has resolved the variables already: loading Ansible's inventory
+        # machinery again would cost more than the checks' own commands on a small host.
+        path = Path(config.getoption("--rigforge-vars"))
+        cached = config._rigforge_vars = json.loads(path.read_text())
     if cached is None:
         from provision import hostvars
         from provision.workspace import open_workspace

@@ -303,3 +303,37 @@ def test_converged_check_does_not_import_ansible(workspace, tmp_path):
 def test_decision_is_a_plain_record():
     d = Decision("h", ["docker"], ["base"], {"docker": "why"})
     assert (d.host, d.run, d.skip) == ("h", ["docker"], ["base"])
+
+
+# --- verify hands the resolved variables to its child pytest ---------------------------------
+
+
+def test_verify_vars_file_leaves_out_secrets(tmp_path):
+    from provision import verify
+    from provision.targets import Target
+
+    target = Target(Host("rig1", "10.0.0.5"), ["base"], {
+        "rigforge_components": ["base"], "ansible_become_password": "s3cret",
+        "ollama_api_token": "t0ken", "docker_users": ["alice"],
+    })
+    path = verify._write_vars(tmp_path, target)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    text = path.read_text()
+    assert "s3cret" not in text and "t0ken" not in text
+    assert json.loads(text) == {"rig1": {"rigforge_components": ["base"], "docker_users": ["alice"]}}
+
+
+def test_the_checks_plugin_reads_the_vars_file_instead_of_ansible(tmp_path):
+    """The child pytest of `verify` must not load Ansible's inventory machinery."""
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps({"rig1": {"rigforge_components": ["base"]}}))
+    code = (
+        "import sys, types\n"
+        "from provision.checks import plugin\n"
+        "config = types.SimpleNamespace(getoption=lambda name: {"
+        f"'--rigforge-vars': {str(vars_file)!r}, '--rigforge-workspace': '/nonexistent'}}[name])\n"
+        "print(plugin._workspace_vars(config))\n"
+        "print(any(m == 'ansible' or m.startswith('ansible.') for m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["{'rig1': {'rigforge_components': ['base']}}", "False"]
