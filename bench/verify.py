@@ -1,0 +1,161 @@
+"""P4: `rigforge verify` of the CI-profile stack (base + docker) against the raw-SSH floor.
+
+The floor is ONE ssh session per host through the workspace's .rigforge/ssh_config, running
+the checks' probes as one shell script (the OS, the free space, dpkg-query of the checked
+packages, dpkg --audit, the blacklist file, systemctl is-active/is-enabled, docker info, the
+docker group and the apt sources). Also 8 hosts against 1 (target: a fleet costs about
+what one host does). Hosts are made with `rigforge init` + `rigforge sandbox up` (needs
+root), provisioned once, and torn down at the end, on Ctrl-C and on SIGTERM. Every variant
+runs once untimed, then they are alternated --runs times and the medians compared.
+
+    python bench/verify.py [--hosts N] [--runs R]
+
+The last line is `ratio_to_floor=<x> fleet8_vs_1=<y>` (`n/a` with fewer than 8 hosts; the
+largest fleet's ratio is printed above it).
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+
+from _common import (
+    BIN,
+    ROOT,
+    BenchError,
+    Fleet,
+    alternate,
+    header,
+    load,
+    median,
+    paired,
+    quoted,
+    ratio,
+    role_default,
+    row,
+    say,
+    sudo_script,
+)
+
+COMPONENTS = ("base", "docker")
+BLACKLIST_FILE = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
+
+
+def floor_script() -> list[str]:
+    """What the base and docker checks read from a host, as one shell script (run as root)."""
+    packages = [*role_default("base", "base_packages"), "docker.io"]
+    return [
+        "uname -s; uname -m; uname -r; cat /etc/os-release",
+        "df -P -BG /",
+        f"dpkg-query -W -f='${{Status}} ${{Package}} ${{Version}}\\n' {quoted(packages)} || true",
+        "dpkg --audit; echo audit $?",
+        'apt-cache show "linux-headers-$(uname -r)" >/dev/null 2>&1; echo headers $?',
+        f"cat {BLACKLIST_FILE}",
+        "test -e /var/run/reboot-required; echo reboot $?",
+        "echo docker $(systemctl is-active docker) $(systemctl is-enabled docker)",
+        "docker info --format '{{.ServerVersion}}'",
+        "getent group docker; getent passwd",
+        "cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list "
+        "/etc/apt/sources.list.d/*.sources 2>/dev/null || true",
+    ]
+
+
+def check_floor_output(out: str) -> None:
+    if "docker active enabled" not in out or "Package-Blacklist" not in out or "audit 0" not in out:
+        raise BenchError(f"the floor's probes do not see a converged host:\n{out}")
+
+
+def remote_commands(fleet: Fleet, host: str) -> int:
+    """How many commands the checks run on one host (testinfra logs each at DEBUG level)."""
+    ini = fleet.tmp / "pytest.ini"
+    ini.write_text("[pytest]\n")
+    argv = [str(BIN / "python"), "-m", "pytest", str(ROOT / "provision" / "checks"),
+            "-c", str(ini), f"--rootdir={fleet.tmp}", "-p", "no:cacheprovider", "-q",
+            f"--ssh-config={fleet.ssh_config}", f"--hosts=ssh://{host}?sudo=true",
+            f"--rigforge-workspace={fleet.ws}", f"--rigforge-components={','.join(COMPONENTS)}",
+            "-o", "log_cli=true", "--log-cli-level=DEBUG"]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=fleet.tmp, timeout=600,
+                          env=fleet.env(), check=False)
+    return proc.stdout.count("RUN CommandResult")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=8, help="largest fleet (default 8)")
+    parser.add_argument("--runs", type=int, default=3, help="timed rounds per variant (default 3)")
+    args = parser.parse_args()
+    if not 1 <= args.hosts <= 16 or not 1 <= args.runs <= 20:
+        parser.error("--hosts must be 1-16 and --runs 1-20")
+    header("P4  rigforge verify of the CI-profile stack (base + docker, docker_source: distro)")
+    with Fleet(args.hosts, COMPONENTS, prefix="bv") as fleet:
+        to_floor, fleet_ratios = measure(fleet, args)
+    print(f"  end      {load()}")
+    largest = max(fleet_ratios)
+    if largest not in (1, 8):
+        print(f"fleet{largest}_vs_1={fleet_ratios[largest]:.2f}")
+    fleet8 = f"{fleet_ratios[8]:.2f}" if 8 in fleet_ratios else "n/a"
+    print(f"ratio_to_floor={to_floor:.2f} fleet8_vs_1={fleet8}")
+
+
+def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
+    names = fleet.names
+    host = names[0]
+    say(f"provisioning {len(names)} host(s) first: installs the packages, takes minutes")
+    started = time.perf_counter()
+    fleet.provision(names, expect_converged=False, timeout=2400)
+    print(f"  first provision of {len(names)} host(s), installing (context, not a figure): "
+          f"{time.perf_counter() - started:.0f} s")
+    command, script = sudo_script(floor_script())
+    check_floor_output(fleet.ssh(host, command, script).stdout)
+    sizes = sorted({n for n in (1, 4, 8, len(names)) if n <= len(names)})
+
+    def verify(n: int):
+        return lambda: fleet.rigforge("verify", "--limit", ",".join(names[:n]), "--format", "json")
+
+    def floor(n: int, cold: bool = False):
+        return lambda: fleet.ssh_all(names[:n], command, script, cold=cold)
+
+    def warm(n: int):
+        return lambda: fleet.ssh_all(names[:n], "true")
+
+    variants: dict = {}
+    for n in sizes:
+        variants[f"rigforge verify, {n} host(s)"] = verify(n)
+        variants[f"floor, {n} host(s) in parallel, warm master"] = (warm(n), floor(n))
+    variants["floor, 1 host, new connection"] = floor(1, cold=True)
+    variants["ssh round trip on the warm master (`true`)"] = (warm(1), lambda: fleet.ssh(host, "true"))
+    variants["rigforge --help (CLI start-up)"] = lambda: fleet.rigforge("--help")
+    t = alternate(variants, args.runs)
+    m = {name: median(values) for name, values in t.items()}
+    commands = remote_commands(fleet, host)
+
+    print(f"\nP4  rigforge verify against the floor (medians of {args.runs} alternated runs)")
+    for name, values in t.items():
+        print(row(name, values, 52))
+    one = m["rigforge verify, 1 host(s)"]
+    floor_one = m["floor, 1 host(s) in parallel, warm master"]
+    to_floor = ratio(one, floor_one)
+    print("  per round: "
+          + paired(t["rigforge verify, 1 host(s)"], t["floor, 1 host(s) in parallel, warm master"]))
+    print(f"  ratio_to_floor={to_floor:.2f}; against a new connection "
+          f"{ratio(one, m['floor, 1 host, new connection']):.2f}")
+    per_cmd = m["ssh round trip on the warm master (`true`)"]
+    print(f"  the checks run {commands} commands on one host (one ssh exec each); "
+          f"{commands} x {per_cmd * 1000:.0f} ms (one warm round trip) = {commands * per_cmd:.2f} s")
+    fleet_ratios: dict[int, float] = {1: 1.0}
+    for n in sizes[1:]:
+        fleet_ratios[n] = ratio(m[f"rigforge verify, {n} host(s)"], one)
+        print(f"  fleet{n}_vs_1={fleet_ratios[n]:.2f}; per round: "
+              + paired(t[f"rigforge verify, {n} host(s)"], t["rigforge verify, 1 host(s)"]))
+    return to_floor, fleet_ratios
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted; the sandbox hosts were removed", file=sys.stderr)
+        sys.exit(130)
