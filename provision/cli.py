@@ -319,7 +319,7 @@ def _report_converged(quick, as_json):
 
     hosts = [
         {"host": h, "status": "ok", "ok": 0, "changed": 0, "failed": 0, "unreachable": 0,
-         "skipped": 0, "messages": [], "warnings": []}
+         "skipped": 0, "retries": 0, "messages": [], "warnings": []}
         for h in quick.decisions
     ]
     if as_json:

@@ -1,7 +1,8 @@
 """Live progress per host while a playbook runs, and the summary table at the end.
 
 On a terminal: a live table (rich). Otherwise (CI logs, pipes): one line per task
-that changed, failed or could not reach its host, so logs stay short and greppable.
+that changed, failed, could not reach its host or is being retried after a transient
+failure, so logs stay short and greppable.
 Progress goes to stderr; results (tables, JSON) go to stdout.
 """
 
@@ -23,7 +24,7 @@ class Progress:
         self.hosts = hosts
         self.console = Console(file=stream or sys.stderr)
         self.live = None
-        self._seen: dict[str, tuple[int, int]] = {}
+        self._seen: dict[str, tuple[int, int, int]] = {}
 
     def __enter__(self) -> "Progress":
         if self.console.is_terminal:
@@ -43,26 +44,38 @@ class Progress:
         if self.live is not None:
             self.live.update(self._table(result))
             return
-        done_changes, done_messages = self._seen.get(host, (0, 0))
+        done_changes, done_messages, done_retries = self._seen.get(host, (0, 0, 0))
         changed = [t for t in result.changed_tasks if t.host == host]
         messages = result.hosts[host].messages
+        retries = result.hosts[host].retry_notes
+        for note in retries[done_retries:]:
+            self._line(f"  {host}: {note}")
         for task in changed[done_changes:]:
-            self.console.print(f"  {host}: changed  {task.task}", highlight=False)
+            self._line(f"  {host}: changed  {task.task}")
         for message in messages[done_messages:]:
-            self.console.print(f"  {host}: FAILED   {message}", highlight=False)
-        self._seen[host] = (len(changed), len(messages))
+            self._line(f"  {host}: FAILED   {message}")
+        self._seen[host] = (len(changed), len(messages), len(retries))
+
+    def _line(self, text: str) -> None:
+        # Verbatim and on one line, however long: messages carry brackets ("[Errno 111]")
+        # that rich would take for markup, and a wrapped line no longer greps.
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def _table(self, result: RunResult):
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=self.title, title_justify="left", expand=False)
-        for column in ("host", "status", "changed", "failed", "current task"):
+        for column in ("host", "status", "changed", "failed", "retries", "current task"):
             table.add_column(column)
         for name in self.hosts:
             state = result.hosts.get(name, HostResult(name))
             changed = sum(1 for t in result.changed_tasks if t.host == name)
-            status = "failing" if state.messages else "running"
-            table.add_row(name, status, str(changed), str(len(state.messages)), state.current_task)
+            status = "failing" if state.messages else "retrying" if state.retrying else "running"
+            # The latest retry says which attempt is running and why the last one failed.
+            task = state.retry_notes[-1] if state.retrying else state.current_task
+            table.add_row(name, status, str(changed), str(len(state.messages)),
+                          str(len(state.retry_notes)), Text(task))
         return table
 
 
@@ -70,7 +83,8 @@ def summary_table(result: RunResult, title: str):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("host", "result", "ok", "changed", "failed", "unreachable", "skipped"):
+    for column in ("host", "result", "ok", "changed", "failed", "unreachable", "skipped",
+                   "retries"):
         table.add_column(column, justify="right" if column not in ("host", "result") else "left")
     for host in result.hosts.values():
         style = _STYLE[host.status]
@@ -82,5 +96,6 @@ def summary_table(result: RunResult, title: str):
             str(host.failed),
             str(host.unreachable),
             str(host.skipped),
+            str(len(host.retry_notes)),
         )
     return table

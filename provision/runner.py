@@ -3,7 +3,9 @@
 Progress comes from ansible-runner's per-event callbacks, never from parsing stdout.
 """
 
+import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +13,17 @@ from dataclasses import dataclass, field
 from provision.workspace import Workspace
 
 BECOME_PROMPT = r"BECOME password.*:\s*?$"
+
+# A module whose output Ansible could not read (so ``module_stderr`` and ``rc`` instead of a
+# result) usually died with its host: a powered-off host SIGTERMs it (rc 143), its ssh pipe
+# breaks (-13) or ssh itself gives up (255), before Ansible notices the host has gone away.
+_LOST_RCS = (143, -13)
+_LOST_WORDS = re.compile(
+    r"Shared connection to \S+ closed|Connection to \S+ closed|closed by remote host"
+    r"|Connection (refused|reset|timed out)|Broken pipe|No route to host"
+    r"|kex_exchange_identification|ssh_exchange_identification",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -24,7 +37,11 @@ class HostResult:
     current_task: str = ""
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    retry_notes: list[str] = field(default_factory=list)
+    retrying: bool = False
     not_reached: bool = False
+    # Failed tasks whose connection died under them: counted as unreachable, not failed.
+    lost: int = 0
 
     @property
     def status(self) -> str:
@@ -45,6 +62,7 @@ class HostResult:
             "failed": self.failed,
             "unreachable": self.unreachable,
             "skipped": self.skipped,
+            "retries": len(self.retry_notes),
             "messages": self.messages,
             "warnings": self.warnings,
         }
@@ -100,7 +118,7 @@ class EventCollector:
         name = data.get("host") or data.get("remote_addr")
         if kind == "playbook_on_stats":
             self._apply_stats(data)
-        elif name and kind.startswith("runner_on_"):
+        elif name and (kind.startswith("runner_on_") or kind == "runner_retry"):
             self._apply_host_event(kind, data, name)
         # Returning False keeps event payloads (which can carry module args) off the disk.
         return False
@@ -110,6 +128,7 @@ class EventCollector:
         task = data.get("task") or ""
         res = data.get("res") or {}
         host.current_task = task
+        host.retrying = kind == "runner_retry"
         warning = _warning(res) if kind == "runner_on_ok" else None
         if warning:
             host.warnings.append(warning)
@@ -118,7 +137,16 @@ class EventCollector:
                 ChangedTask(name, task, data.get("role"), _as_list(res.get("diff")))
             )
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            host.messages.append(f"{task}: {_message(res)}")
+            if _connection_lost(res):
+                host.lost += 1
+                host.messages.append(
+                    f"unreachable during {task!r}: the connection to the host was lost: "
+                    f"{_message(res)}"
+                )
+            else:
+                host.messages.append(f"{task}: {_message(res)}")
+        elif kind == "runner_retry":
+            host.retry_notes.append(_retry_note(task, res))
         elif kind == "runner_on_unreachable":
             host.messages.append(f"unreachable during {task!r}: {_message(res)}")
         if self._on_update:
@@ -139,6 +167,9 @@ class EventCollector:
             host = self._host(name)
             for key, attr in counts.items():
                 setattr(host, attr, int((data.get(key) or {}).get(name, 0)))
+            moved = min(host.lost, host.failed)
+            host.failed -= moved
+            host.unreachable += moved
             if self._on_update:
                 self._on_update(self.result, name)
 
@@ -159,9 +190,61 @@ def _warning(res: dict) -> str | None:
     return None
 
 
+def _unparsed(res: dict) -> bool:
+    """Whether Ansible got no result from the module, only its raw output."""
+    return "module_stderr" in res or "module_stdout" in res
+
+
+def _connection_lost(res: dict) -> bool:
+    """Whether a failed task's module died because its host or connection went away."""
+    if not _unparsed(res):
+        return False  # the module answered: a real failure
+    stdout = str(res.get("module_stdout") or "")
+    stderr = str(res.get("module_stderr") or "")
+    try:
+        rc = int(res.get("rc"))
+    except (TypeError, ValueError):
+        rc = None
+    if rc == 255 or _LOST_WORDS.search(stderr) or _LOST_WORDS.search(stdout):
+        return True
+    return rc in _LOST_RCS and not stdout.strip()
+
+
+def _first_line(value) -> str:
+    text = str(value or "").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
 def _message(res: dict) -> str:
-    msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or "no message"
-    return str(msg).strip().splitlines()[0] if str(msg).strip() else "no message"
+    msg = (_first_line(res.get("msg")) or _first_line(res.get("stderr"))
+           or _first_line(res.get("module_stderr")) or "no message")
+    if not _unparsed(res):
+        return msg
+    # Ansible's own words ("Module result deserialization failed") do not say what happened;
+    # the exit code and the last line the module (or ssh) printed usually do.
+    details = []
+    if res.get("rc") is not None:
+        details.append(f"rc {res['rc']}")
+    lines = [line.strip() for line in str(res.get("module_stderr") or "").splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    if last and last != msg:
+        details.append(last)
+    return f"{msg} ({'; '.join(details)})" if details else msg
+
+
+def _retry_note(task: str, res: dict) -> str:
+    """``retrying "Task" (attempt 2 of 4): why`` from a ``runner_retry`` event's result, where
+    ``attempts`` is the attempt that just failed and ``retries`` counts every attempt."""
+    note = f'retrying "{task}"'
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        note += f" (attempt {int(res['attempts']) + 1} of {int(res['retries'])})"
+    why = _first_line(res.get("msg"))
+    # "Request failed" and "non-zero return code" alone do not say what went wrong.
+    detail = _first_line(res.get("response")) or (
+        _first_line(res.get("stderr")) if res.get("rc") else "")
+    if detail and detail not in why:
+        why = f"{why}: {detail}" if why else detail
+    return f"{note}: {why}" if why else note
 
 
 def run_playbook(

@@ -1,7 +1,10 @@
 """The real ``rigforge`` command against a workspace with a live sandbox host:
 bad input, secrets and generated files."""
 
+import os
 import secrets
+import subprocess
+import sys
 
 import pytest
 
@@ -97,6 +100,66 @@ def test_become_password_is_prompted_for_and_never_written(rig):
         assert leaks == []
     finally:
         rigforge(rig.workspace, "host", "remove", alice)
+
+
+def test_vaulted_become_password_is_used_and_never_written(rig, tmp_path):
+    """The same user story with the password in an ansible-vault encrypted host_vars file:
+    neither the become password nor the vault password appears in output, the workspace or
+    ansible-runner's artifacts, even at -vvvv."""
+    sentinel = "rf-sentinel-" + secrets.token_hex(8)
+    vault_password = "rf-vault-" + secrets.token_hex(8)
+    bob = f"{rig.name}-bob"
+    rig.ssh(
+        "id bob >/dev/null 2>&1 || sudo -n useradd -m -s /bin/bash bob"
+        f" && echo 'bob:{sentinel}' | sudo -n chpasswd"
+        " && sudo -n install -d -m 700 -o bob -g bob /home/bob/.ssh"
+        " && sudo -n install -m 600 -o bob -g bob ~/.ssh/authorized_keys /home/bob/.ssh/"
+        " && echo 'bob ALL=(ALL) ALL' | sudo -n tee /etc/sudoers.d/bob >/dev/null"
+    )
+    # Outside the workspace, where a user keeps it; its bytes are searched for all the same.
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(vault_password + "\n")
+    password_file.chmod(0o600)
+    encrypted = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-vault"), "encrypt_string",
+         "--vault-password-file", str(password_file), "--stdin-name", "ansible_become_password"],
+        input=sentinel, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+    assert "$ANSIBLE_VAULT" in encrypted and sentinel not in encrypted
+    host_vars_dir = rig.workspace / "inventory" / "host_vars"
+    made_dir = not host_vars_dir.exists()
+    host_vars_dir.mkdir(exist_ok=True)
+    host_vars = host_vars_dir / f"{bob}.yml"
+    inventory = Inventory(rig.workspace / "inventory" / "hosts.yml")
+    me = inventory.get(rig.name)
+    inventory.add(Host(bob, me.address, "bob", me.port, me.key, []))
+    inventory.save()
+    artifacts = rig.workspace / ".rigforge" / "runner" / "artifacts"
+    try:
+        without = rigforge(rig.workspace, "provision", "--yes", "--limit", bob, check=False)
+        assert without.returncode == 1, "bob's sudo must need the password"
+        host_vars.write_text("---\n" + encrypted)
+        before = set(artifacts.iterdir())
+        proc = rigforge(
+            rig.workspace, "-vvvv", "provision", "--yes", "--limit", bob,
+            "--vault-password-file", str(password_file), check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        # The run's artifacts are there to search, with Ansible's -vvvv output in them.
+        (run_dir,) = set(artifacts.iterdir()) - before
+        assert "ESTABLISH SSH CONNECTION FOR USER: bob" in (run_dir / "stdout").read_text()
+        for secret in (sentinel, vault_password):
+            assert secret not in proc.stdout + proc.stderr
+            leaks = [
+                str(p) for p in rig.workspace.rglob("*")
+                if p.is_file() and secret.encode() in p.read_bytes()
+            ]
+            assert leaks == [], secret
+    finally:
+        host_vars.unlink(missing_ok=True)
+        if made_dir:
+            host_vars_dir.rmdir()
+        rigforge(rig.workspace, "host", "remove", bob)
 
 
 def test_probe_records_facts_and_refuses_a_changed_host_key(rig, tmp_path):

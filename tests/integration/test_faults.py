@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -63,18 +62,11 @@ BLACKLIST = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
 INSTALL_TASK = "base : Install the base packages."
 FIRST_ROLE_TASK = "base : Assert that the operating system and architecture are supported."
 REPAIR_TASK = "Finish the interrupted dpkg run."
+REINSTALL_TASK = "Reinstall the packages that an interrupted dpkg left broken."
 BASE_ONLY = ("--components", "base")
 CONNECTION_WORDS = re.compile(r"ssh|connect|reach", re.IGNORECASE)
 # What Ansible says when a task's module is killed on the host (its output is empty).
 KILLED_MODULE = re.compile(r"Module result deserialization failed|MODULE FAILURE")
-
-BUG_HALF_INSTALLED = (
-    "roles/base/tasks/dpkg.yml repairs an interrupted dpkg only with `dpkg --configure -a`, which "
-    "does not reinstall a package that a kill during unpack left half-installed (reinst-required, "
-    "'iHR'); ansible.builtin.apt state=present counts it as installed, so every later run fails "
-    "'Assert that every base package is installed and configured' and the host never converges"
-)
-
 
 # --- fixtures and helpers -------------------------------------------------------------------
 
@@ -272,6 +264,7 @@ def test_dpkg_killed_while_configuring_is_repaired(converged):
 
         report = assert_converges(ws)
         assert REPAIR_TASK in changed_tasks(report, rig.name)
+        assert REINSTALL_TASK not in changed_tasks(report, rig.name)  # configuring was enough
         assert guest.status_of(SERVICE_PACKAGE) == "ii"
         assert guest.dpkg_problems() == ""
         assert user_files(ws) == files
@@ -280,7 +273,6 @@ def test_dpkg_killed_while_configuring_is_repaired(converged):
                  ">/dev/null", check=False)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BUG_HALF_INSTALLED)
 def test_dpkg_killed_while_unpacking_is_repaired(converged):
     """SIGKILL dpkg while it unpacks a base package (as a power cut during an install does):
     the package is half-installed and needs a reinstall, which `dpkg --configure -a` is not."""
@@ -295,13 +287,13 @@ def test_dpkg_killed_while_unpacking_is_repaired(converged):
             if guest.status_of(UNPACK_PACKAGE) == "iHR":
                 break
         else:
-            # Not an AssertionError: a set-up that did not work must not pass as the known bug.
             raise RuntimeError(f"could not kill dpkg while it unpacked {UNPACK_PACKAGE}: {outcomes}")
         if not apt_refuses(guest):
             raise RuntimeError("apt still works: the interrupted state was not reached")
 
         report = assert_converges(ws)
         assert REPAIR_TASK in changed_tasks(report, rig.name)
+        assert REINSTALL_TASK in changed_tasks(report, rig.name)
         assert guest.status_of(UNPACK_PACKAGE) == "ii"
         assert guest.dpkg_problems() == ""
         assert user_files(ws) == files
@@ -320,7 +312,7 @@ def test_dpkg_killed_while_unpacking_is_repaired(converged):
 def test_host_powered_off_mid_run_is_reported_then_converges(converged):
     """The host halts while the run is going; the run has a change still to make (the
     unattended-upgrades blacklist) but no package work, so the power cut cannot land inside
-    dpkg (that case is the xfail test above)."""
+    dpkg (that case is the unpacking test above)."""
     rig, guest = converged
     ws = rig.workspace
     files = user_files(ws)
@@ -334,13 +326,11 @@ def test_host_powered_off_mid_run_is_reported_then_converges(converged):
     entry = host_entry(done.json(), rig.name)
     assert entry["status"] in ("unreachable", "failed"), entry
     message = " ".join(entry["messages"])
-    if entry["status"] == "failed" and KILLED_MODULE.search(message):
-        # A race (about 1 run in 8 on a loaded machine): the power-off killed the task's
-        # module (rc 143, "Terminated") before the connection dropped, and rigforge passes
-        # on only Ansible's first line, which does not say that the host went away.
-        warnings.warn(f"a powered-off host reported as a failed module: {message}", stacklevel=1)
-    else:
-        assert CONNECTION_WORDS.search(message), entry["messages"]
+    # A race (about 1 run in 8 on a loaded machine): the power-off kills the task's module
+    # (rc 143, "Terminated") before the connection drops. rigforge reads that result as the
+    # host going away: unreachable, with the rc and what the module printed.
+    assert not (entry["status"] == "failed" and KILLED_MODULE.search(message)), entry
+    assert CONNECTION_WORDS.search(message), entry["messages"]
     assert f"{rig.name}: {entry['messages'][0]}" in done.stderr
     assert last_run(ws)["hosts"][rig.name] in ("unreachable", "failed")  # --retry-failed's pick
 
