@@ -149,6 +149,8 @@ def cuda_min_driver(cuda_version: str) -> int | None:
 
 #: cuDNN major -> CUDA majors it is built for (packages cudnn9-cuda-11/12/13, libcudnn8).
 CUDNN_CUDA_MAJORS: dict[str, tuple[int, ...]] = {"8": (11, 12), "9": (11, 12, 13)}
+#: The oldest cuDNN major the cudnn role installs (roles/cudnn/vars: __cudnn_first_supported_major).
+CUDNN_FIRST_SUPPORTED = 9
 
 #: Driver branch limits per GPU generation.
 ARCH_MAX_BRANCH: dict[str, int] = {"Kepler": 470, "Maxwell": 580, "Pascal": 580, "Volta": 580}
@@ -405,6 +407,14 @@ def _malformed(name: str, text: str) -> str | None:
     if name == "cudnn_version" and (not _CUDNN.match(text) or text not in CUDNN_CUDA_MAJORS):
         return (
             f"cudnn_version is {text!r}; use a cuDNN major version ({', '.join(CUDNN_CUDA_MAJORS)}), or auto."
+        )
+    if name == "cudnn_version" and int(text) < CUDNN_FIRST_SUPPORTED:
+        # The table knows cuDNN 8 (for advice and checks); the cudnn role installs only the
+        # cudnn<major>-cuda-<major> packages that start with cuDNN 9.
+        return (
+            f"cudnn_version {text} cannot be installed by rigforge's cudnn role, which installs "
+            f"cuDNN {CUDNN_FIRST_SUPPORTED} or later (NVIDIA's cudnn9-cuda-<major> packages); "
+            f"use cudnn_version: \"{CUDNN_FIRST_SUPPORTED}\", or auto."
         )
     return None
 

@@ -331,6 +331,15 @@ CASES = [
         ],
     ),
     Case(
+        "cuDNN 8 is known to the tables but not installed by the cudnn role",
+        ubuntu("24.04", RTX_3090),
+        {"cudnn_version": "8"},
+        NO_OLLAMA,
+        stack=OS_DEFAULTS[("ubuntu", "24.04")] | {"nvidia_driver_flavor": "open"},
+        problems=['cudnn_version 8 cannot be installed by rigforge\'s cudnn role, which installs cuDNN 9 '
+                  'or later (NVIDIA\'s cudnn9-cuda-<major> packages); use cudnn_version: "9", or auto.'],
+    ),
+    Case(
         "YAML numbers are read, with a note about quoting",
         ubuntu("24.04", RTX_3090),
         {"nvidia_driver_branch": 580, "cuda_version": 12.8, "cudnn_version": 9},
@@ -343,10 +352,8 @@ CASES = [
         ubuntu("24.04", RTX_4090),
         {"nvidia_driver_branch": "580", "cuda_version": "13.0", "cudnn_version": "8"},
         NO_OLLAMA,
-        problems=[
-            "cuDNN 8 is built for CUDA 11 and 12; cuda_version is 13.0. "
-            "Use cudnn_version: 9 or a CUDA 12 release."
-        ],
+        # Refused before the CUDA pairing is looked at: the cudnn role does not install 8.
+        problems=['cudnn_version 8 cannot be installed by rigforge\'s cudnn role'],
     ),
     Case(
         "CUDA 13 on a Pascal card",
