@@ -460,3 +460,28 @@ def print_profile(label: str, prof: dict) -> None:
     print(f"    {'between tasks (strategy, play start, templating)':<46} "
           f"{prof['between_tasks']:7.2f} s")
     print(f"    {'after the last task (stats, exit)':<46} {prof['after_last_task']:7.2f} s")
+
+
+def run_main(main: Callable[[], None], cleaned: str = "the sandbox hosts were removed") -> None:
+    """A bench's entry point: a BenchError is one line and exit 1; Ctrl-C says what was cleaned."""
+    try:
+        main()
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"interrupted; {cleaned}", file=sys.stderr)
+        sys.exit(130)
+
+
+def fleet_args(description: str, hosts_help: str):
+    """``--hosts N --runs R`` of the fleet benches, range-checked."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--hosts", type=int, default=8, help=hosts_help)
+    parser.add_argument("--runs", type=int, default=3, help="timed rounds per variant (default 3)")
+    args = parser.parse_args()
+    if not 1 <= args.hosts <= 16 or not 1 <= args.runs <= 20:
+        parser.error("--hosts must be 1-16 and --runs 1-20")
+    return args

@@ -24,11 +24,10 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 
 import yaml
-from _common import BenchError, Fleet, header, load, ratio, role_default, say
+from _common import BenchError, Fleet, header, load, ratio, role_default, run_main, say
 
 from provision.sandbox.network import BRIDGE
 
@@ -202,11 +201,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted; the sandbox hosts and the nft table were removed", file=sys.stderr)
-        sys.exit(130)
+    run_main(main, "the sandbox hosts and the nft table were removed")

@@ -21,14 +21,13 @@ The last line is `speedup_vs_stock=<x> ratio_to_floor=<y> fleet8_vs_1=<z>` (`n/a
 fewer than 8 hosts were asked for; the largest fleet's ratio is printed above it).
 """
 
-import argparse
-import sys
 import time
 
 from _common import (
     BenchError,
     Fleet,
     alternate,
+    fleet_args,
     header,
     load,
     median,
@@ -37,6 +36,7 @@ from _common import (
     profile,
     ratio,
     row,
+    run_main,
     say,
 )
 
@@ -56,12 +56,7 @@ def floor_output_ok(out: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=8, help="largest fleet for P3 (default 8)")
-    parser.add_argument("--runs", type=int, default=3, help="timed rounds per variant (default 3)")
-    args = parser.parse_args()
-    if not 1 <= args.hosts <= 16 or not 1 <= args.runs <= 20:
-        parser.error("--hosts must be 1-16 and --runs 1-20")
+    args = fleet_args(__doc__.splitlines()[0], "largest fleet for P3 (default 8)")
     header("P1-P3  converged re-run of the CI-profile stack (base + docker, docker_source: distro)")
     with Fleet(args.hosts, COMPONENTS) as fleet:
         results = measure(fleet, args)
@@ -168,11 +163,4 @@ def measure(fleet: Fleet, args) -> tuple[float, float, dict[int, float]]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted; the sandbox hosts were removed", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

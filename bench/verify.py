@@ -14,9 +14,7 @@ The last line is `ratio_to_floor=<x> fleet8_vs_1=<y>` (`n/a` with fewer than 8 h
 largest fleet's ratio is printed above it).
 """
 
-import argparse
 import subprocess
-import sys
 import time
 
 from _common import (
@@ -25,6 +23,7 @@ from _common import (
     BenchError,
     Fleet,
     alternate,
+    fleet_args,
     header,
     load,
     median,
@@ -33,6 +32,7 @@ from _common import (
     ratio,
     role_default,
     row,
+    run_main,
     say,
     sudo_script,
 )
@@ -80,12 +80,7 @@ def remote_commands(fleet: Fleet, host: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=8, help="largest fleet (default 8)")
-    parser.add_argument("--runs", type=int, default=3, help="timed rounds per variant (default 3)")
-    args = parser.parse_args()
-    if not 1 <= args.hosts <= 16 or not 1 <= args.runs <= 20:
-        parser.error("--hosts must be 1-16 and --runs 1-20")
+    args = fleet_args(__doc__.splitlines()[0], "largest fleet (default 8)")
     header("P4  rigforge verify of the CI-profile stack (base + docker, docker_source: distro)")
     with Fleet(args.hosts, COMPONENTS, prefix="bv") as fleet:
         to_floor, fleet_ratios = measure(fleet, args)
@@ -151,11 +146,4 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted; the sandbox hosts were removed", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)
