@@ -41,3 +41,14 @@ def test_wheel_carries_the_ansible_content_and_init_works_from_it(tmp_path):
     )
     assert (tmp_path / "ws/roles/base/defaults/main.yml").is_file()
     assert (tmp_path / "ws/playbooks/base.yml").is_file()
+
+
+def test_test_modules_have_unique_basenames():
+    """tests/ has no __init__.py files: pytest imports test modules by basename, and two
+    with the same name stop the whole collection ("import file mismatch")."""
+    from collections import Counter
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = Counter(p.name for p in root.rglob("test_*.py"))
+    assert [n for n, count in names.items() if count > 1] == []
