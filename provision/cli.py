@@ -241,6 +241,7 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
     if fast:
         quick = deploy.check_converged(state.workspace(), limit, components)
         if quick.all_converged:
+            deploy.refresh_converged(quick)
             _report_converged(quick, as_json)
             return
         prepared = deploy.narrow_to_drift(quick)
@@ -274,6 +275,8 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
                 on_update=progress.update,
             )
 
+    if quick is not None:
+        deploy.refresh_converged(quick)
     if not check:
         # A run cut short (even by SIGKILL) must not leave a record that vouches for the host.
         deploy.forget_converged(prepared)

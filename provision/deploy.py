@@ -158,6 +158,8 @@ class ConvergedCheck:
     fingerprint: str
     decisions: dict[str, "Decision"]
     prepared: Prepared | None = None
+    #: Each host's whole component selection (known when ``prepared`` is).
+    selected: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def all_converged(self) -> bool:
@@ -208,12 +210,21 @@ def check_converged(workspace: Workspace, limit: str | None, components: str | N
         desired = converged.desired_digests(workspace, t.components, t.vars)
         decisions[name] = converged.decide(name, t.components, record.get(name),
                                            states.get(name), desired)
-    unchanged = [h for h, d in decisions.items() if not d.run]
+    selected = {t.host.name: comp.host_components(t.vars, t.host.name) for t in prepared.targets}
+    return ConvergedCheck(fp, decisions, prepared, selected)
+
+
+def refresh_converged(check: ConvergedCheck) -> None:
+    """Hosts found converged after the workspace changed keep their record for the new
+    workspace, so that their next check is the fast one. Called once the command goes ahead
+    (a refused or failed command writes nothing)."""
+    from provision import converged
+
+    if check.prepared is None:
+        return
+    unchanged = [h for h, d in check.decisions.items() if not d.run]
     if unchanged:
-        converged.refresh(workspace, unchanged, fp, {
-            t.host.name: comp.host_components(t.vars, t.host.name) for t in prepared.targets
-        })
-    return ConvergedCheck(fp, decisions, prepared)
+        converged.refresh(check.prepared.workspace, unchanged, check.fingerprint, check.selected)
 
 
 def narrow_to_drift(check: ConvergedCheck) -> Prepared:

@@ -259,7 +259,11 @@ def test_a_changed_variable_reruns_the_components_and_refreshes_unchanged_hosts(
     assert check.decisions["rig1"].run == []
     assert check.decisions["rig2"].run == ["base"]
     assert "desired state changed" in check.decisions["rig2"].reasons["base"]
-    # rig1's record now holds for the edited workspace: its next check is the fast one.
+    # The check itself writes nothing; once the command goes ahead, rig1's record holds for
+    # the edited workspace and its next check is the fast one.
+    assert converged.load(workspace)["hosts"]["rig1"]["fingerprint"] == fp
+    deploy.narrow_to_drift(check)  # as the CLI does before it goes ahead
+    deploy.refresh_converged(check)
     assert converged.load(workspace)["hosts"]["rig1"]["fingerprint"] == converged.fingerprint(workspace)
 
 
