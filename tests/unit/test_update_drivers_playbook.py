@@ -73,6 +73,15 @@ def test_playbook_rolls_out_in_batches_and_stops_at_the_first_failure():
     assert gate["when"] == "ansible_play_hosts_all | difference(ansible_play_hosts) | length > 0"
 
 
+def test_provision_gathers_the_driver_play_facts_afresh():
+    """The workspace caches facts for an hour; after a kernel update the cached kernel would
+    point DKMS at the old headers."""
+    (play,) = _load(PLAYBOOK.parent / "nvidia_driver.yml")
+    assert play["gather_facts"] is False
+    (setup,) = play["pre_tasks"]
+    assert "ansible.builtin.setup" in setup and "nvidia_driver" in setup["tags"]
+
+
 def test_update_runs_the_steps_in_order_and_rolls_back_after_preflight():
     block = _update_block()["block"]
     # Preflight changes nothing: a refusal there has nothing to roll back.
