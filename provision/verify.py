@@ -118,6 +118,9 @@ def _check_one(workspace: Workspace, target: Target, components: list[str] | Non
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            # testinfra's ssh commands multiplex over a ControlMaster, which would leave a
+            # shared stdin (the user's terminal) non-blocking.
+            stdin=subprocess.DEVNULL,
             check=False,
         )
         checks = (

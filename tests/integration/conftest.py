@@ -55,8 +55,25 @@ class Rig:
         """A command on the host through the workspace's ssh_config (strict host keys)."""
         return subprocess.run(
             ["ssh", "-F", str(self.workspace / ".rigforge" / "ssh_config"), self.name, command],
-            capture_output=True, text=True, timeout=300, check=check,
+            capture_output=True, text=True, timeout=300, check=check, stdin=subprocess.DEVNULL,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stdin_is_dev_null():
+    """Children never share pytest's own stdin. An ssh that multiplexes over a ControlMaster
+    hands its stdin to the master, which leaves that file non-blocking; every later
+    ansible-playbook started with the same stdin then refuses to run ("Ansible requires
+    blocking IO on stdin"). Tests that need input pass it explicitly."""
+    saved = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
 
 
 def new_rig(tmp_path_factory, suffix: str = ""):
