@@ -514,13 +514,13 @@ def verify(state, limit, components, fmt, output):
              --hosts='ssh://rig1?sudo=true'
     """
     from provision import components as comp
-    from provision import fsutil, targets
+    from provision import fsutil, targets, verify_vars
     from provision import output as out
     from provision.verify import run_checks
 
     ws = state.workspace()
     narrowing = comp.parse_list(components)
-    chosen = targets.resolve(ws, limit, narrowing)
+    chosen = targets.resolve(ws, limit, narrowing, verify_vars.host_vars)
     result = run_checks(ws, chosen, narrowing)
     if fmt == "json":
         text = out.dumps(result.to_dict()) + "\n"

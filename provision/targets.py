@@ -1,6 +1,7 @@
 """Which hosts a run touches and which components each gets: validated before anything runs."""
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from provision import components
@@ -45,14 +46,21 @@ def parse_limit(inventory: Inventory, limit: str | None) -> list[Host]:
 
 
 def resolve(
-    workspace: Workspace, limit: str | None, narrowing: list[str] | None
+    workspace: Workspace, limit: str | None, narrowing: list[str] | None,
+    host_vars: Callable[[Workspace], dict[str, dict]] | None = None,
 ) -> list[Target]:
-    """Validate the limit and every host's component choices; nothing is touched."""
+    """Validate the limit and every host's component choices; nothing is touched.
+
+    ``host_vars`` gives ``{host: vars}`` (default: :func:`provision.hostvars.resolve`); it is
+    called only once the inventory and the limit are known to be valid.
+    """
     inventory = Inventory(workspace.inventory)
     hosts = parse_limit(inventory, limit)
-    from provision import hostvars  # Ansible's inventory loader: heavy, and only needed here
+    if host_vars is None:
+        from provision import hostvars  # Ansible's inventory loader: heavy, and only needed here
 
-    all_vars = hostvars.resolve(workspace)
+        host_vars = hostvars.resolve
+    all_vars = host_vars(workspace)
     targets = []
     for host in hosts:
         hvars = all_vars.get(host.name, {})

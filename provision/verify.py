@@ -73,6 +73,7 @@ def pytest_command(
         f"--hosts={','.join(host_spec(t) for t in targets)}",
         f"--rigforge-workspace={workspace.root}",
         f"--rigforge-report={report}",
+        f"--rigforge-prefetch={workspace.state_dir / PREFETCH_DIR}",
         f"--junitxml={junit}",
         "-o", "junit_family=xunit2",
         "-o", "junit_suite_name=rigforge-verify"
@@ -82,6 +83,9 @@ def pytest_command(
         command.append(f"--rigforge-components={','.join(components)}")
     return command
 
+
+#: Per host, the commands the checks ran last time (see provision/checks/prefetch.py).
+PREFETCH_DIR = "verify-commands"
 
 #: Hosts checked at once: each gets its own pytest process (and SSH connection).
 PARALLEL_HOSTS = 8

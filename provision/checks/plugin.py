@@ -29,6 +29,13 @@ def pytest_addoption(parser):
         help="read each host's variables from this JSON file (written by `rigforge verify`) "
         "instead of loading the inventory through Ansible",
     )
+    group.addoption(
+        "--rigforge-prefetch",
+        default=None,
+        metavar="DIR",
+        help="answer each host's commands from one round trip, replaying the commands "
+        "recorded in DIR/<host>.json by the last run, and record this run's there",
+    )
 
 
 def pytest_configure(config):
@@ -36,6 +43,9 @@ def pytest_configure(config):
     path = config.getoption("--rigforge-report")
     if path:
         config.pluginmanager.register(_Report(Path(path)), "rigforge-report")
+    directory = config.getoption("--rigforge-prefetch")
+    if directory:
+        config.pluginmanager.register(_Prefetch(Path(directory)), "rigforge-prefetch")
 
 
 def _host_name(item) -> str | None:
@@ -96,6 +106,26 @@ def rig(request, host) -> dict:
     if name not in all_vars:
         pytest.fail(f"host {name!r} is not in the workspace inventory")
     return all_vars[name]
+
+
+class _Prefetch:
+    """Installs :class:`provision.checks.prefetch.Prefetcher` on the collected hosts."""
+
+    def __init__(self, directory: Path):
+        from provision.checks.prefetch import Prefetcher
+
+        self.prefetcher = Prefetcher(directory)
+
+    def pytest_collection_finish(self, session):
+        for item in session.items:
+            spec = getattr(item, "callspec", None)
+            host = spec.params.get("_testinfra_host") if spec else None
+            if host is not None:
+                self.prefetcher.install(host)
+
+    def pytest_sessionfinish(self, session):
+        if not session.config.option.collectonly:
+            self.prefetcher.save()
 
 
 class _Report:

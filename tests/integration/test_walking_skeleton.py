@@ -62,6 +62,8 @@ def test_verify_passes(rig):
     assert outcomes["test_base_packages_installed"] == "passed"
     assert outcomes["test_unattended_upgrades_blacklist"] == "passed"
     assert all(c["component"] == "base" and c["host"] == rig.name for c in report["checks"])
+    recorded = json.loads((rig.workspace / ".rigforge" / "verify-commands" / f"{rig.name}.json").read_text())
+    assert any("dpkg-query" in c and "htop" in c for c in recorded)
 
 
 def test_idempotence_check_names_a_task_that_always_changes(rig):
@@ -81,6 +83,9 @@ def test_idempotence_check_names_a_task_that_always_changes(rig):
 
 
 def test_verify_fails_and_names_the_check_when_a_package_is_removed(rig, tmp_path):
+    # The last verify's record is there, so these results come from the one-round-trip
+    # prefetch: it must still see the host as it is now.
+    assert (rig.workspace / ".rigforge" / "verify-commands" / f"{rig.name}.json").is_file()
     rig.ssh("sudo -n apt-get remove -y -q htop")
     proc = rigforge(rig.workspace, "verify", check=False)
     assert proc.returncode == 1

@@ -1,0 +1,45 @@
+"""Each host's variables for ``rigforge verify``, kept while the workspace is unchanged.
+
+Resolving variables means loading the inventory through Ansible, which costs more than the
+checks' own round trips on a small host. The result depends only on the workspace's files
+(values are not templated), so it is kept in ``.rigforge/verify-vars.json`` under the same
+fingerprint the converged check uses, and reused until any of those files changes.
+
+The file holds what the checks may see and nothing else: every variable whose name says it
+is a secret is left out, at any depth, and the file is readable by its owner only.
+"""
+
+import json
+
+from provision import fsutil
+from provision.converged import fingerprint, is_secret_name
+from provision.workspace import Workspace
+
+CACHE = "verify-vars.json"
+
+
+def public(value):
+    """``value`` without the entries whose names say they hold secrets, at any depth."""
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items() if not is_secret_name(str(k))}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    return value
+
+
+def host_vars(workspace: Workspace) -> dict[str, dict]:
+    """``{host: vars}`` as :func:`provision.hostvars.resolve` gives them, secrets left out."""
+    path = workspace.state_dir / CACHE
+    fp = fingerprint(workspace)
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if isinstance(cached, dict) and cached.get("fingerprint") == fp and isinstance(cached.get("hosts"), dict):
+        return cached["hosts"]
+    from provision import hostvars
+
+    hosts = {name: public(v) for name, v in hostvars.resolve(workspace).items()}
+    fsutil.write_text(path, json.dumps({"fingerprint": fp, "hosts": hosts}, default=str) + "\n",
+                      mode=0o600)
+    return hosts

@@ -1,0 +1,118 @@
+"""The verify prefetch: recorded commands answered from one round trip, with real results.
+
+A testinfra ``local://`` host stands in for the ssh one (the prefetch only sees backend.run):
+every command really runs, in a temporary directory of this machine.
+"""
+
+import json
+import shlex
+
+import pytest
+from testinfra.backend import get_backend
+from testinfra.host import Host
+
+from provision.checks import prefetch
+
+
+@pytest.fixture
+def local(tmp_path):
+    host = Host(get_backend("local://"))  # not testinfra.get_host: that one is cached
+    calls = []
+    original = host.backend.run
+
+    def counting(command, *args, **kwargs):
+        calls.append(host.backend.get_command(command, *args))
+        return original(command, *args, **kwargs)
+
+    host.backend.run = counting
+    return host, calls
+
+
+def commands_in(tmp_path):
+    counter = tmp_path / "counter"
+    return [
+        f"printf 'x\\n' >> {counter}; wc -l < {counter}",
+        "printf 'out\\0bin\\377'; printf 'err' >&2; exit 3",
+        "echo \"it's quoted\" '$HOME'",
+    ]
+
+
+def test_recorded_commands_come_back_from_one_round_trip_with_real_results(tmp_path, local):
+    host, calls = local
+    live = [host.run(c) for c in commands_in(tmp_path)]
+    (tmp_path / "counter").unlink()
+    directory = tmp_path / "rec"
+    directory.mkdir()
+    (directory / "local.json").write_text(json.dumps(commands_in(tmp_path)))
+    host.backend.get_hostname = lambda: "local"
+    calls.clear()
+    fetcher = prefetch.Prefetcher(directory)
+    fetcher.install(host)
+    got = [host.run(c) for c in commands_in(tmp_path)]
+    assert len(calls) == 1 and calls[0].startswith("sh -c ")
+    assert [(r.rc, r.stdout_bytes, r.stderr_bytes) for r in got] == [
+        (r.rc, r.stdout_bytes, r.stderr_bytes) for r in live]
+    assert got[1].rc == 3 and got[1].stdout_bytes == b"out\0bin\377"
+    assert fetcher.answered["local"] == 3
+
+
+def test_a_command_asked_again_or_not_recorded_runs_live(tmp_path, local):
+    host, calls = local
+    host.backend.get_hostname = lambda: "local"
+    counter = commands_in(tmp_path)[0]
+    directory = tmp_path / "rec"
+    directory.mkdir()
+    (directory / "local.json").write_text(json.dumps([counter]))
+    fetcher = prefetch.Prefetcher(directory)
+    fetcher.install(host)
+    assert host.run(counter).stdout.strip() == "1"     # from the prefetch
+    assert host.run(counter).stdout.strip() == "2"     # asked again: live
+    assert host.run("echo new").stdout == "new\n"      # not recorded: live
+    assert len(calls) == 3 and fetcher.answered["local"] == 1
+    fetcher.save()
+    assert json.loads((directory / "local.json").read_text()) == [counter, counter, "echo new"]
+
+
+def test_no_record_means_every_command_runs_live_and_is_recorded(tmp_path, local):
+    host, calls = local
+    host.backend.get_hostname = lambda: "rig-1"
+    fetcher = prefetch.Prefetcher(tmp_path / "rec")
+    fetcher.install(host)
+    assert host.run("echo %s", "a b").stdout == "a b\n"
+    assert calls == [f"echo {shlex.quote('a b')}"]
+    fetcher.save()
+    assert json.loads((tmp_path / "rec" / "rig-1.json").read_text()) == [calls[0]]
+
+
+def test_a_broken_prefetch_falls_back_to_live_commands(tmp_path, local):
+    host, calls = local
+    host.backend.get_hostname = lambda: "local"
+    directory = tmp_path / "rec"
+    directory.mkdir()
+    (directory / "local.json").write_text(json.dumps(["echo one", "kill -9 $PPID"]))
+    fetcher = prefetch.Prefetcher(directory)
+    fetcher.install(host)
+    assert host.run("echo one").stdout == "one\n"
+    assert fetcher.answered["local"] == 0 and len(calls) == 2  # the failed fetch, then live
+
+
+@pytest.mark.parametrize("garbage", ["", "motd only\n", f"{prefetch.MARK}\n0\n!!notbase64\n\n"])
+def test_parse_refuses_output_that_is_not_whole(garbage):
+    assert prefetch.parse(garbage, 1) is None
+
+
+def test_parse_skips_what_a_login_script_printed_first():
+    out = f"Welcome\n{prefetch.MARK}\n0\naGk=\n\n"
+    assert prefetch.parse(out, 1) == [(0, b"hi", b"")]
+
+
+def test_commands_beyond_the_argument_limit_are_left_to_run_live():
+    big = ["echo " + "x" * 1000] * 200
+    text, count = prefetch.script(big)
+    assert 0 < count < len(big) and len(text) <= prefetch.MAX_SCRIPT
+
+
+def test_an_unreadable_record_is_no_record(tmp_path):
+    (tmp_path / "h.json").write_text("{not json")
+    assert prefetch.load(tmp_path, "h") == []
+    assert prefetch.record_path(tmp_path, "../etc/x").parent == tmp_path
