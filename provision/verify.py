@@ -55,6 +55,15 @@ def host_spec(target: Target) -> str:
     return f"ssh://{target.host.name}{sudo}"
 
 
+def check_modules(targets: list[Target]) -> list[str]:
+    """The check modules of the components these hosts get: collecting the others (importing
+    them, then deselecting every check) would only slow the run down."""
+    wanted = {c for t in targets for c in t.components}
+    paths = [assets.checks_dir() / f"test_{c}.py" for c in sorted(wanted)]
+    found = [str(p) for p in paths if p.is_file()]
+    return found or [str(assets.checks_dir())]
+
+
 def pytest_command(
     workspace: Workspace,
     targets: list[Target],
@@ -63,7 +72,7 @@ def pytest_command(
     junit: Path,
 ) -> list[str]:
     command = [
-        sys.executable, "-m", "pytest", str(assets.checks_dir()),
+        sys.executable, "-m", "pytest", *check_modules(targets),
         # An empty ini of our own: the checks must not pick up a pytest.ini near the workspace.
         "-c", str(report.parent / "pytest.ini"),
         f"--rootdir={report.parent}",
@@ -71,6 +80,7 @@ def pytest_command(
         "-q", "--no-header", "-rN", "--tb=no",
         f"--ssh-config={workspace.ssh_config}",
         f"--hosts={','.join(host_spec(t) for t in targets)}",
+        "-p", "testinfra.plugin", "-p", "provision.checks.plugin",
         f"--rigforge-workspace={workspace.root}",
         f"--rigforge-report={report}",
         f"--rigforge-prefetch={workspace.state_dir / PREFETCH_DIR}",
@@ -94,14 +104,25 @@ PARALLEL_HOSTS = 8
 def run_checks(
     workspace: Workspace, targets: list[Target], components: list[str] | None
 ) -> VerifyResult:
-    """Check every host, in parallel (one pytest process per host), and merge the results."""
+    """Check every host, in parallel, and merge the results.
+
+    The hosts whose commands were recorded by an earlier verify share ONE pytest process:
+    their round trips are made at once before the first check (see
+    provision/checks/prefetch.py), and the checks then cost CPU, not connections, so one
+    process start-up serves the whole fleet. Each host without a record gets a process of its
+    own, because its checks' commands all go over the wire one by one.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
+    from provision.checks import prefetch
     from provision.hosts import write_ssh_config
 
     write_ssh_config(workspace)
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(targets)))) as pool:
-        parts = list(pool.map(lambda t: _check_one(workspace, t, components), targets))
+    directory = workspace.state_dir / PREFETCH_DIR
+    recorded = [t for t in targets if prefetch.record_path(directory, t.host.name).is_file()]
+    groups = ([recorded] if recorded else []) + [[t] for t in targets if t not in recorded]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(groups)))) as pool:
+        parts = list(pool.map(lambda group: _check_group(workspace, group, components), groups))
     return VerifyResult(
         checks=[c for part in parts for c in part.checks],
         junit_xml=_merge_junit([part.junit_xml for part in parts]),
@@ -110,18 +131,22 @@ def run_checks(
     )
 
 
-def _check_one(workspace: Workspace, target: Target, components: list[str] | None) -> VerifyResult:
+def _check_group(
+    workspace: Workspace, group: list[Target], components: list[str] | None
+) -> VerifyResult:
     with tempfile.TemporaryDirectory(prefix="rigforge-verify-") as tmp:
         report, junit = Path(tmp) / "report.json", Path(tmp) / "junit.xml"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
-        command = pytest_command(workspace, [target], components, report, junit)
-        command.append(f"--rigforge-vars={_write_vars(Path(tmp), target)}")
+        command = pytest_command(workspace, group, components, report, junit)
+        command.append(f"--rigforge-vars={_write_vars(Path(tmp), group)}")
         proc = subprocess.run(
             command,
             cwd=workspace.root,
             capture_output=True,
             text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            # Only the two plugins the checks need: scanning every installed package for
+            # pytest plugins is a measurable part of a converged verify.
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
             # testinfra's ssh commands multiplex over a ControlMaster, which would leave a
             # shared stdin (the user's terminal) non-blocking.
             stdin=subprocess.DEVNULL,
@@ -138,16 +163,18 @@ def _check_one(workspace: Workspace, target: Target, components: list[str] | Non
         )
 
 
-def _write_vars(directory: Path, target: Target) -> Path:
-    """The host's resolved variables for the child pytest, passwords and secrets left out
+def _write_vars(directory: Path, targets: list[Target]) -> Path:
+    """The hosts' resolved variables for the child pytest, passwords and secrets left out
     (the checks never need them, and this file must not hold them even briefly)."""
     from provision.converged import is_secret_name
 
     path = directory / "vars.json"
-    public = {k: v for k, v in target.vars.items() if not is_secret_name(k)}
+    public = {
+        t.host.name: {k: v for k, v in t.vars.items() if not is_secret_name(k)} for t in targets
+    }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({target.host.name: public}, out, default=str)
+        json.dump(public, out, default=str)
     return path
 
 

@@ -117,11 +117,17 @@ class _Prefetch:
         self.prefetcher = Prefetcher(directory)
 
     def pytest_collection_finish(self, session):
+        names = []
         for item in session.items:
             spec = getattr(item, "callspec", None)
             host = spec.params.get("_testinfra_host") if spec else None
             if host is not None:
                 self.prefetcher.install(host)
+                names.append(host.backend.get_hostname())
+        if not session.config.option.collectonly:
+            # Every host's round trip at once, before the first check, so that one process
+            # checking a fleet waits for the slowest host once, not for each in turn.
+            self.prefetcher.prime(list(dict.fromkeys(names)))
 
     def pytest_sessionfinish(self, session):
         if not session.config.option.collectonly:

@@ -89,24 +89,25 @@ class Prefetcher:
         self.directory = directory
         self.ran: dict[str, list[str]] = {}
         self.answered: dict[str, int] = {}
+        self._answers: dict[str, dict[str, deque] | None] = {}
+        self._originals: dict[str, object] = {}
 
     def install(self, host) -> None:
         backend = host.backend
         name = backend.get_hostname()
         if name in self.ran:
             return
-        original = backend.run
+        original = self._originals[name] = backend.run
         ran = self.ran[name] = []
         self.answered[name] = 0
-        answers: dict[str, deque] | None = None
+        self._answers[name] = None
 
         def run(command, *args, **kwargs):
-            nonlocal answers
             key = backend.get_command(command, *args)
             ran.append(key)
-            if answers is None:
-                answers = self._fetch(original, load(self.directory, name))
-            queued = answers.get(key)
+            if self._answers[name] is None:
+                self.prime([name])
+            queued = self._answers[name].get(key)
             if queued:
                 self.answered[name] += 1
                 rc, out, err = queued.popleft()
@@ -114,6 +115,18 @@ class Prefetcher:
             return original(command, *args, **kwargs)
 
         backend.run = run
+
+    def prime(self, names: list[str]) -> None:
+        """Fetch these hosts' recorded commands now, all hosts at once (one thread each)."""
+        todo = [n for n in names if self._answers.get(n) is None and n in self._originals]
+        if len(todo) == 1:
+            self._answers[todo[0]] = self._fetch(self._originals[todo[0]], load(self.directory, todo[0]))
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 32))) as pool:
+            fetched = pool.map(lambda n: self._fetch(self._originals[n], load(self.directory, n)), todo)
+            self._answers.update(zip(todo, fetched, strict=True))
 
     @staticmethod
     def _fetch(original, commands: list[str]) -> dict[str, deque]:

@@ -320,7 +320,7 @@ def test_verify_vars_file_leaves_out_secrets(tmp_path):
         "rigforge_components": ["base"], "ansible_become_password": "s3cret",
         "ollama_api_token": "t0ken", "docker_users": ["alice"],
     })
-    path = verify._write_vars(tmp_path, target)
+    path = verify._write_vars(tmp_path, [target])
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     text = path.read_text()
     assert "s3cret" not in text and "t0ken" not in text

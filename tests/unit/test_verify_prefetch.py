@@ -116,3 +116,24 @@ def test_an_unreadable_record_is_no_record(tmp_path):
     (tmp_path / "h.json").write_text("{not json")
     assert prefetch.load(tmp_path, "h") == []
     assert prefetch.record_path(tmp_path, "../etc/x").parent == tmp_path
+
+
+def test_a_fleet_is_fetched_at_once_not_host_after_host(tmp_path):
+    """Each host's recorded command waits for the other's: only a parallel fetch meets both."""
+    directory = tmp_path / "rec"
+    directory.mkdir()
+    hosts = {}
+    for me, other in (("a", "b"), ("b", "a")):
+        command = (f"touch {tmp_path}/{me}; i=0; while [ ! -e {tmp_path}/{other} ] && [ $i -lt 100 ];"
+                   f" do sleep 0.05; i=$((i+1)); done; [ -e {tmp_path}/{other} ] && echo met")
+        (directory / f"{me}.json").write_text(json.dumps([command]))
+        host = Host(get_backend("local://"))
+        host.backend.get_hostname = lambda me=me: me
+        hosts[me] = (host, command)
+    fetcher = prefetch.Prefetcher(directory)
+    for host, _ in hosts.values():
+        fetcher.install(host)
+    fetcher.prime(["a", "b"])
+    for name, (host, command) in hosts.items():
+        assert host.run(command).stdout == "met\n", name
+    assert fetcher.answered == {"a": 1, "b": 1}

@@ -1,0 +1,61 @@
+"""The child pytest that `rigforge verify` runs: what it collects and where it records."""
+
+from pathlib import Path
+
+from provision import assets, verify
+from provision.inventory import Host
+from provision.targets import Target
+
+
+def target(name, *components):
+    return Target(Host(name, "10.0.0.5"), list(components), {})
+
+
+def test_only_the_modules_of_the_hosts_components_are_collected():
+    modules = verify.check_modules([target("a", "base", "docker"), target("b", "base", "ollama")])
+    assert [Path(m).name for m in modules] == ["test_base.py", "test_docker.py", "test_ollama.py"]
+    assert all(Path(m).is_file() for m in modules)
+
+
+def test_every_component_has_a_check_module():
+    from provision import components
+
+    for name in components.COMPONENTS:
+        assert (assets.checks_dir() / f"test_{name}.py").is_file(), name
+
+
+def test_without_components_the_whole_directory_is_collected():
+    assert verify.check_modules([target("a")]) == [str(assets.checks_dir())]
+
+
+def test_the_command_records_commands_in_the_workspace(workspace, tmp_path):
+    command = verify.pytest_command(workspace, [target("a", "base")], None,
+                                    tmp_path / "r.json", tmp_path / "j.xml")
+    assert f"--rigforge-prefetch={workspace.state_dir / verify.PREFETCH_DIR}" in command
+    assert command[3:4] == [str(assets.checks_dir() / "test_base.py")]
+
+
+def test_recorded_hosts_share_one_process_and_the_others_get_one_each(workspace, monkeypatch):
+    from provision.checks import prefetch
+
+    directory = workspace.state_dir / verify.PREFETCH_DIR
+    directory.mkdir(parents=True)
+    for name in ("a", "c"):
+        prefetch.record_path(directory, name).write_text("[]")
+    groups = []
+
+    def check_group(ws, group, components):
+        groups.append(sorted(t.host.name for t in group))
+        return verify.VerifyResult(pytest_rc=0)
+
+    monkeypatch.setattr(verify, "_check_group", check_group)
+    monkeypatch.setattr("provision.hosts.write_ssh_config", lambda ws: None)
+    verify.run_checks(workspace, [target(n, "base") for n in "abcd"], None)
+    assert sorted(groups) == [["a", "c"], ["b"], ["d"]]
+
+
+def test_the_vars_file_holds_every_host_of_the_group(tmp_path):
+    import json
+
+    path = verify._write_vars(tmp_path, [target("a", "base"), target("b", "base")])
+    assert set(json.loads(path.read_text())) == {"a", "b"}
