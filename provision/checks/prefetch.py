@@ -10,9 +10,10 @@ by what ran this time. So nothing is assumed about a host: every result still co
 host, only fewer connections carry them, and a stale record costs time, never a wrong answer.
 """
 
-import base64
+import io
 import json
 import re
+import tarfile
 from collections import deque
 from pathlib import Path
 
@@ -24,49 +25,63 @@ MAX_SCRIPT = 96 * 1024
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
-# A function per command keeps the commands out of each other's way: each runs under the login
-# shell as a live ssh exec does, with stdin on /dev/null (a live exec gets none either), and its
-# output is framed and base64-encoded so that any bytes survive.
+# Each command runs under the login shell, as a live ssh exec does, with stdin on /dev/null (a
+# live exec gets none either); its exit status, stdout and stderr go to files, and one tar
+# carries them all back, any bytes intact. Only shell builtins run between the commands: a
+# helper process per command would cost more on a small host than the round trips it saves.
 _PRELUDE = (
     'd=$(mktemp -d) || exit 97\n'
     "trap 'rm -rf \"$d\"' EXIT\n"
-    f'r() {{ printf "%s\\n" "{MARK}"; "${{SHELL:-/bin/sh}}" -c "$1" </dev/null >"$d/o" 2>"$d/e"; '
-    'printf "%s\\n" "$?"; base64 <"$d/o" | tr -d "\\n"; printf "\\n"; '
-    'base64 <"$d/e" | tr -d "\\n"; printf "\\n"; }\n'
+    "i=0\n"
+    'r() {{ i=$((i+1)); {shell} -c "$1" </dev/null >"$d/$i.o" 2>"$d/$i.e"; '
+    'echo "$?" >"$d/$i.r"; }}\n'
 )
+#: The shell a live command gets: the login shell over ssh, /bin/sh under testinfra's sudo.
+LOGIN_SHELL = '"${SHELL:-/bin/sh}"'
+SUDO_SHELL = "/bin/sh"
+_EPILOGUE = f'printf "%s\\n" "{MARK}"; cd "$d" && tar -cf - .\n'
 
 
 def _quote(command: str) -> str:
     return "'" + command.replace("'", "'\"'\"'") + "'"
 
 
-def script(commands: list[str]) -> tuple[str, int]:
-    """The shell script running ``commands`` in order, and how many of them fitted."""
-    lines, size = [_PRELUDE], len(_PRELUDE)
-    for count, command in enumerate(commands):
+def script(commands: list[str], shell: str = LOGIN_SHELL) -> tuple[str, int]:
+    """The shell script running ``commands`` in order, each under ``shell``, and how many of
+    them fitted."""
+    prelude = _PRELUDE.format(shell=shell)
+    lines, size = [prelude], len(prelude) + len(_EPILOGUE)
+    count = 0
+    for command in commands:
         line = f"r {_quote(command)}\n"
         if size + len(line) > MAX_SCRIPT:
-            return "".join(lines), count
+            break
         lines.append(line)
         size += len(line)
-    return "".join(lines), len(commands)
+        count += 1
+    return "".join(lines) + _EPILOGUE, count
 
 
-def parse(stdout: str, count: int) -> list[tuple[int, bytes, bytes]] | None:
-    """The ``count`` results framed by :func:`script`, or None when the output is not whole."""
-    lines = stdout.split("\n")
-    if MARK in lines:  # whatever a login script printed comes before the first record
-        lines = lines[lines.index(MARK):]
+def parse(stdout: bytes, count: int) -> list[tuple[int, bytes, bytes]] | None:
+    """The ``count`` results carried back by :func:`script`, or None unless all are whole."""
+    marker = MARK.encode() + b"\n"
+    at = stdout.find(marker)  # whatever a login script printed comes before it
+    if at < 0:
+        return None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(stdout[at + len(marker):])) as archive:
+            files = {
+                m.name.removeprefix("./"): archive.extractfile(m).read()
+                for m in archive.getmembers() if m.isfile()
+            }
+    except (tarfile.TarError, OSError, EOFError):
+        return None
     results = []
-    for start in range(0, 4 * count, 4):
-        record = lines[start:start + 4]
-        if len(record) < 4 or record[0] != MARK or not record[1].isdigit():
+    for i in range(1, count + 1):
+        rc = files.get(f"{i}.r", b"").strip()
+        if not rc.isdigit() or f"{i}.o" not in files or f"{i}.e" not in files:
             return None
-        try:
-            out, err = base64.b64decode(record[2]), base64.b64decode(record[3])
-        except ValueError:
-            return None
-        results.append((int(record[1]), out, err))
+        results.append((int(rc), files[f"{i}.o"], files[f"{i}.e"]))
     return results
 
 
@@ -91,6 +106,7 @@ class Prefetcher:
         self.answered: dict[str, int] = {}
         self._answers: dict[str, dict[str, deque] | None] = {}
         self._originals: dict[str, object] = {}
+        self._sudo: dict[str, bool] = {}
 
     def install(self, host) -> None:
         backend = host.backend
@@ -98,12 +114,15 @@ class Prefetcher:
         if name in self.ran:
             return
         original = self._originals[name] = backend.run
+        self._sudo[name] = bool(getattr(backend, "sudo", False))
         ran = self.ran[name] = []
         self.answered[name] = 0
         self._answers[name] = None
 
         def run(command, *args, **kwargs):
-            key = backend.get_command(command, *args)
+            # Recorded and matched before testinfra's sudo wrapping: the whole prefetch runs
+            # under one sudo, as one sudo per command would cost more than the round trips.
+            key = backend.quote(command, *args)
             ran.append(key)
             if self._answers[name] is None:
                 self.prime([name])
@@ -111,7 +130,7 @@ class Prefetcher:
             if queued:
                 self.answered[name] += 1
                 rc, out, err = queued.popleft()
-                return backend.result(rc, backend.encode(key), out, err)
+                return backend.result(rc, backend.encode(backend.get_command(command, *args)), out, err)
             return original(command, *args, **kwargs)
 
         backend.run = run
@@ -120,25 +139,29 @@ class Prefetcher:
         """Fetch these hosts' recorded commands now, all hosts at once (one thread each)."""
         todo = [n for n in names if self._answers.get(n) is None and n in self._originals]
         if len(todo) == 1:
-            self._answers[todo[0]] = self._fetch(self._originals[todo[0]], load(self.directory, todo[0]))
+            self._answers[todo[0]] = self._fetch_host(todo[0])
             return
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 32))) as pool:
-            fetched = pool.map(lambda n: self._fetch(self._originals[n], load(self.directory, n)), todo)
+            fetched = pool.map(self._fetch_host, todo)
             self._answers.update(zip(todo, fetched, strict=True))
 
+    def _fetch_host(self, name: str) -> dict[str, deque]:
+        shell = SUDO_SHELL if self._sudo[name] else LOGIN_SHELL
+        return self._fetch(self._originals[name], load(self.directory, name), shell)
+
     @staticmethod
-    def _fetch(original, commands: list[str]) -> dict[str, deque]:
+    def _fetch(original, commands: list[str], shell: str) -> dict[str, deque]:
         answers: dict[str, deque] = {}
         if not commands:
             return answers
-        text, count = script(commands)
+        text, count = script(commands, shell)
         try:
             result = original("sh -c %s", text)
         except Exception:  # the live commands will report the same failure, each in its check
             return answers
-        parsed = parse(result.stdout_bytes.decode("ascii", "replace"), count) if result.rc == 0 else None
+        parsed = parse(result.stdout_bytes, count) if result.rc == 0 else None
         for command, answer in zip(commands, parsed or [], strict=False):
             answers.setdefault(command, deque()).append(answer)
         return answers

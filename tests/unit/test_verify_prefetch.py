@@ -5,6 +5,7 @@ every command really runs, in a temporary directory of this machine.
 """
 
 import json
+import os
 import shlex
 
 import pytest
@@ -96,13 +97,34 @@ def test_a_broken_prefetch_falls_back_to_live_commands(tmp_path, local):
     assert fetcher.answered["local"] == 0 and len(calls) == 2  # the failed fetch, then live
 
 
-@pytest.mark.parametrize("garbage", ["", "motd only\n", f"{prefetch.MARK}\n0\n!!notbase64\n\n"])
+def archive(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+WHOLE = {"1.r": b"0\n", "1.o": b"hi", "1.e": b""}
+
+
+@pytest.mark.parametrize("garbage", [
+    b"", b"motd only\n", f"{prefetch.MARK}\nnot a tar".encode(),
+    f"{prefetch.MARK}\n".encode() + archive({"1.r": b"0\n", "1.o": b"hi"}),     # no stderr
+    f"{prefetch.MARK}\n".encode() + archive({**WHOLE, "1.r": b"\n"}),           # killed
+    f"{prefetch.MARK}\n".encode() + archive(WHOLE)[:700],                       # cut short
+])
 def test_parse_refuses_output_that_is_not_whole(garbage):
     assert prefetch.parse(garbage, 1) is None
 
 
 def test_parse_skips_what_a_login_script_printed_first():
-    out = f"Welcome\n{prefetch.MARK}\n0\naGk=\n\n"
+    out = f"Welcome\n{prefetch.MARK}\n".encode() + archive(WHOLE)
     assert prefetch.parse(out, 1) == [(0, b"hi", b"")]
 
 
@@ -137,3 +159,39 @@ def test_a_fleet_is_fetched_at_once_not_host_after_host(tmp_path):
     for name, (host, command) in hosts.items():
         assert host.run(command).stdout == "met\n", name
     assert fetcher.answered == {"a": 1, "b": 1}
+
+
+def test_under_sudo_the_whole_prefetch_takes_one_sudo_not_one_per_command(tmp_path, monkeypatch):
+    """testinfra wraps each command in ``sudo /bin/sh -c``; the prefetch runs them all under
+    one. A stand-in ``sudo`` on PATH (this machine has none) logs each call, then runs it."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "sudo.log"
+    bin_dir.mkdir()
+    (bin_dir / "sudo").write_text(f'#!/bin/sh\necho call >> {log}\nexec "$@"\n')
+    (bin_dir / "sudo").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    commands = ["id -u", "printf 'a\\nb'; exit 4", "echo err >&2"]
+    live_host = Host(get_backend("local://", sudo=True))
+    live = [live_host.run(c) for c in commands]
+    assert log.read_text().count("call") >= len(commands)
+    log.unlink()
+    directory = tmp_path / "rec"
+    host = Host(get_backend("local://", sudo=True))
+    host.backend.get_hostname = lambda: "rig"
+    recorder = prefetch.Prefetcher(directory)
+    recorder.install(host)
+    recorder.prime(["rig"])
+    for c in commands:
+        host.run(c)
+    recorder.save()
+    assert json.loads((directory / "rig.json").read_text()) == commands  # recorded unwrapped
+    log.unlink()
+    host = Host(get_backend("local://", sudo=True))
+    host.backend.get_hostname = lambda: "rig"
+    fetcher = prefetch.Prefetcher(directory)
+    fetcher.install(host)
+    got = [host.run(c) for c in commands]
+    assert log.read_text().count("call") == 1
+    assert fetcher.answered["rig"] == len(commands)
+    assert [(r.rc, r.stdout_bytes, r.stderr_bytes) for r in got] == [
+        (r.rc, r.stdout_bytes, r.stderr_bytes) for r in live]
+    assert got[0].command.startswith(b"sudo /bin/sh -c ")
