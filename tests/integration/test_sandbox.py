@@ -246,11 +246,15 @@ def test_leftover_namespace_and_veth_do_not_block_up(manager):
 
 
 def test_the_last_down_removes_bridge_and_firewall(manager, host_a, host_b):
-    """Runs last in this file: removes this module's hosts, then checks the shared pieces."""
+    """Runs last in this file: removes this module's hosts, then checks the shared pieces:
+    gone with the last host, kept while another host of the state directory runs."""
     manager.down(host_b["host"].name)
     manager.down(host_a.name)
-    if manager.list():
-        pytest.skip("other sandbox hosts still exist in this state directory")
-    assert not _link_exists(BRIDGE)
     nft = subprocess.run(["nft", "list", "table", "inet", NFT_TABLE], capture_output=True, timeout=15)
+    if manager.list():
+        # Other hosts of this state directory (the test session's shared host, in CI) still
+        # use the bridge and the firewall table: this down must have left them in place.
+        assert _link_exists(BRIDGE) and nft.returncode == 0
+        return
+    assert not _link_exists(BRIDGE)
     assert nft.returncode != 0
