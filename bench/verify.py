@@ -14,7 +14,6 @@ The last line is `ratio_to_floor=<x> fleet8_vs_1=<y>` (`n/a` with fewer than 8 h
 largest fleet's ratio is printed above it).
 """
 
-import json
 import subprocess
 import time
 
@@ -37,6 +36,9 @@ from _common import (
     say,
     sudo_script,
 )
+
+from provision.checks import prefetch
+from provision.verify import PREFETCH_DIR
 
 COMPONENTS = ("base", "docker")
 BLACKLIST_FILE = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
@@ -108,12 +110,12 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     def verify(n: int):
         return lambda: fleet.rigforge("verify", "--limit", ",".join(names[:n]), "--format", "json")
 
-    record = fleet.ws / ".rigforge" / "verify-commands"
+    record = prefetch.record_path(fleet.ws / ".rigforge" / PREFETCH_DIR, host)
 
     def unrecorded():
         # Untimed set-up: only this host's record goes (the fleet variants keep theirs), and
         # the live run that follows records it again.
-        (record / f"{host}.json").unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
 
     def floor(n: int, cold: bool = False):
         return lambda: fleet.ssh_all(names[:n], command, script, cold=cold)
@@ -144,7 +146,7 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     print(f"  ratio_to_floor={to_floor:.2f}; against a new connection "
           f"{ratio(one, m['floor, 1 host, new connection']):.2f}")
     per_cmd = m["ssh round trip on the warm master (`true`)"]
-    recorded = len(json.loads((record / f"{host}.json").read_text()))
+    recorded = len(prefetch.load(record.parent, host))
     print(f"  the checks run {commands} commands on one host; verify answers the {recorded} it "
           f"recorded last time from one round trip (without the record: {commands} x "
           f"{per_cmd * 1000:.0f} ms, one warm round trip each, = {commands * per_cmd:.2f} s)")

@@ -55,6 +55,10 @@ def host_spec(target: Target) -> str:
     return f"ssh://{target.host.name}{sudo}"
 
 
+#: Per host, the commands the checks ran last time (see provision/checks/prefetch.py).
+PREFETCH_DIR = "verify-commands"
+
+
 def check_modules(targets: list[Target]) -> list[str]:
     """The check modules of the components these hosts get: collecting the others (importing
     them, then deselecting every check) would only slow the run down."""
@@ -94,9 +98,6 @@ def pytest_command(
     return command
 
 
-#: Per host, the commands the checks ran last time (see provision/checks/prefetch.py).
-PREFETCH_DIR = "verify-commands"
-
 #: Hosts checked at once: each gets its own pytest process (and SSH connection).
 PARALLEL_HOSTS = 8
 
@@ -119,8 +120,14 @@ def run_checks(
 
     write_ssh_config(workspace)
     directory = workspace.state_dir / PREFETCH_DIR
-    recorded = [t for t in targets if prefetch.record_path(directory, t.host.name).is_file()]
-    groups = ([recorded] if recorded else []) + [[t] for t in targets if t not in recorded]
+    recorded, groups = [], []
+    for t in targets:
+        if prefetch.record_path(directory, t.host.name).is_file():
+            recorded.append(t)
+        else:
+            groups.append([t])
+    if recorded:
+        groups.insert(0, recorded)
     with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(groups)))) as pool:
         parts = list(pool.map(lambda group: _check_group(workspace, group, components), groups))
     return VerifyResult(
@@ -166,15 +173,12 @@ def _check_group(
 def _write_vars(directory: Path, targets: list[Target]) -> Path:
     """The hosts' resolved variables for the child pytest, passwords and secrets left out
     (the checks never need them, and this file must not hold them even briefly)."""
-    from provision.converged import is_secret_name
+    from provision.verify_vars import public
 
     path = directory / "vars.json"
-    public = {
-        t.host.name: {k: v for k, v in t.vars.items() if not is_secret_name(k)} for t in targets
-    }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump(public, out, default=str)
+        json.dump({t.host.name: public(t.vars) for t in targets}, out, default=str)
     return path
 
 

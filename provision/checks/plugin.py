@@ -48,9 +48,13 @@ def pytest_configure(config):
         config.pluginmanager.register(_Prefetch(Path(directory)), "rigforge-prefetch")
 
 
-def _host_name(item) -> str | None:
+def _testinfra_host(item):
     spec = getattr(item, "callspec", None)
-    host = spec.params.get("_testinfra_host") if spec else None
+    return spec.params.get("_testinfra_host") if spec else None
+
+
+def _host_name(item) -> str | None:
+    host = _testinfra_host(item)
     return host.backend.get_hostname() if host is not None else None
 
 
@@ -119,15 +123,14 @@ class _Prefetch:
     def pytest_collection_finish(self, session):
         names = []
         for item in session.items:
-            spec = getattr(item, "callspec", None)
-            host = spec.params.get("_testinfra_host") if spec else None
+            host = _testinfra_host(item)
             if host is not None:
                 self.prefetcher.install(host)
                 names.append(host.backend.get_hostname())
         if not session.config.option.collectonly:
             # Every host's round trip at once, before the first check, so that one process
             # checking a fleet waits for the slowest host once, not for each in turn.
-            self.prefetcher.prime(list(dict.fromkeys(names)))
+            self.prefetcher.prime(names)
 
     def pytest_sessionfinish(self, session):
         if not session.config.option.collectonly:

@@ -15,6 +15,8 @@ import json
 import re
 import tarfile
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MARK = "@rigforge-prefetch@"
@@ -97,68 +99,71 @@ def load(directory: Path, host: str) -> list[str]:
     return [c for c in commands if isinstance(c, str)] if isinstance(commands, list) else []
 
 
+@dataclass
+class _Host:
+    """One wrapped host: its backend's own ``run``, what ran, and the prefetched answers."""
+
+    original: Callable
+    sudo: bool
+    ran: list[str] = field(default_factory=list)
+    answers: dict[str, deque] | None = None  # None until fetched
+    answered: int = 0
+
+
 class Prefetcher:
     """Wraps each testinfra host's ``backend.run``; ``save`` writes what ran, per host."""
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.ran: dict[str, list[str]] = {}
-        self.answered: dict[str, int] = {}
-        self._answers: dict[str, dict[str, deque] | None] = {}
-        self._originals: dict[str, object] = {}
-        self._sudo: dict[str, bool] = {}
+        self._hosts: dict[str, _Host] = {}
+
+    @property
+    def answered(self) -> dict[str, int]:
+        """How many commands each host's prefetch answered."""
+        return {name: h.answered for name, h in self._hosts.items()}
 
     def install(self, host) -> None:
         backend = host.backend
         name = backend.get_hostname()
-        if name in self.ran:
+        if name in self._hosts:
             return
-        original = self._originals[name] = backend.run
-        self._sudo[name] = bool(getattr(backend, "sudo", False))
-        ran = self.ran[name] = []
-        self.answered[name] = 0
-        self._answers[name] = None
+        state = self._hosts[name] = _Host(backend.run, bool(getattr(backend, "sudo", False)))
 
         def run(command, *args, **kwargs):
             # Recorded and matched before testinfra's sudo wrapping: the whole prefetch runs
             # under one sudo, as one sudo per command would cost more than the round trips.
             key = backend.quote(command, *args)
-            ran.append(key)
-            if self._answers[name] is None:
+            state.ran.append(key)
+            if state.answers is None:
                 self.prime([name])
-            queued = self._answers[name].get(key)
+            queued = state.answers.get(key)
             if queued:
-                self.answered[name] += 1
+                state.answered += 1
                 rc, out, err = queued.popleft()
                 return backend.result(rc, backend.encode(backend.get_command(command, *args)), out, err)
-            return original(command, *args, **kwargs)
+            return state.original(command, *args, **kwargs)
 
         backend.run = run
 
     def prime(self, names: list[str]) -> None:
         """Fetch these hosts' recorded commands now, all hosts at once (one thread each)."""
-        todo = [n for n in names if self._answers.get(n) is None and n in self._originals]
-        if len(todo) == 1:
-            self._answers[todo[0]] = self._fetch_host(todo[0])
-            return
         from concurrent.futures import ThreadPoolExecutor
 
+        todo = [n for n in dict.fromkeys(names) if n in self._hosts and self._hosts[n].answers is None]
+        states = [self._hosts[n] for n in todo]
+        records = [load(self.directory, n) for n in todo]
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 32))) as pool:
-            fetched = pool.map(self._fetch_host, todo)
-            self._answers.update(zip(todo, fetched, strict=True))
-
-    def _fetch_host(self, name: str) -> dict[str, deque]:
-        shell = SUDO_SHELL if self._sudo[name] else LOGIN_SHELL
-        return self._fetch(self._originals[name], load(self.directory, name), shell)
+            for state, answers in zip(states, pool.map(self._fetch, states, records), strict=True):
+                state.answers = answers
 
     @staticmethod
-    def _fetch(original, commands: list[str], shell: str) -> dict[str, deque]:
+    def _fetch(state: _Host, commands: list[str]) -> dict[str, deque]:
         answers: dict[str, deque] = {}
         if not commands:
             return answers
-        text, count = script(commands, shell)
+        text, count = script(commands, SUDO_SHELL if state.sudo else LOGIN_SHELL)
         try:
-            result = original("sh -c %s", text)
+            result = state.original("sh -c %s", text)
         except Exception:  # the live commands will report the same failure, each in its check
             return answers
         parsed = parse(result.stdout_bytes, count) if result.rc == 0 else None
@@ -169,5 +174,5 @@ class Prefetcher:
     def save(self) -> None:
         from provision import fsutil
 
-        for name, commands in self.ran.items():
-            fsutil.write_text(record_path(self.directory, name), json.dumps(commands, indent=1) + "\n")
+        for name, state in self._hosts.items():
+            fsutil.write_text(record_path(self.directory, name), json.dumps(state.ran, indent=1) + "\n")
