@@ -94,30 +94,39 @@ def role_default(role: str, name: str):
     return data[name]
 
 
-Variant = Callable[[], object] | tuple[Callable[[], object], Callable[[], object]]
+Variant = (Callable[[], object] | tuple[Callable[[], object], Callable[[], object]]
+           | tuple[Callable[[], object], Callable[[], object], Callable[[], object]])
 
 
 def alternate(variants: dict[str, Variant], runs: int) -> dict[str, list[float]]:
     """Each variant once to warm up (untimed), then ``runs`` rounds of all of them in turn.
 
     A variant is a callable, or ``(prepare, callable)`` where ``prepare`` runs untimed just
-    before each timed call. A variant returns nothing or raises; it is timed from the
-    outside, so its own checks (converged? succeeded?) are part of its time, as for a user.
+    before each timed call, or ``(prepare, callable, undo)`` where ``undo`` runs untimed just
+    after it. A variant returns nothing or raises; it is timed from the outside, so its own
+    checks (converged? succeeded?) are part of its time, as for a user.
     """
-    steps = {n: v if isinstance(v, tuple) else (None, v) for n, v in variants.items()}
-    for name, (prepare, fn) in steps.items():
+    steps = {}
+    for name, v in variants.items():
+        v = v if isinstance(v, tuple) else (None, v)
+        steps[name] = (v[0], v[1], v[2] if len(v) > 2 else None)
+    for name, (prepare, fn, undo) in steps.items():
         say(f"warm-up: {name}")
         if prepare:
             prepare()
         fn()
+        if undo:
+            undo()
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_no in range(1, runs + 1):
-        for name, (prepare, fn) in steps.items():
+        for name, (prepare, fn, undo) in steps.items():
             if prepare:
                 prepare()
             started = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - started)
+            if undo:
+                undo()
         say(f"round {round_no}/{runs}: "
             + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items()))
     return times
@@ -217,6 +226,29 @@ class Fleet:
             for name in self._started:
                 subprocess.run(["ssh", "-F", str(self.ssh_config), "-O", "exit", name],
                                capture_output=True, timeout=30, check=False)
+
+    def cpu_quota(self, cpus: float | None) -> None:
+        """Let each host use at most ``cpus`` CPUs (None: no limit), through the CFS quota of
+        its own cpu cgroup, which covers everything in the container.
+
+        The sandbox hosts share this machine's CPUs, so 8 of them cost their own work 8 times
+        over on the same cores, where a real fleet's hosts each bring their own. The same
+        quota on every host, small enough that all hosts together leave the controller a
+        share, models a fleet of equal, separate machines: one host then runs no faster alone
+        than beside the others.
+        """
+        from provision.sandbox.manager import DEFAULT_STATE_DIR
+
+        for name in self.names:
+            state = json.loads((DEFAULT_STATE_DIR / "hosts" / name / "state.json").read_text())
+            dirs = [Path(d) for d in state.get("cgroups", [])
+                    if (Path(d) / "cpu.cfs_quota_us").is_file()]
+            if not dirs:
+                raise BenchError(f"{name} has no cpu cgroup of its own to limit")
+            for d in dirs:
+                period = int((d / "cpu.cfs_period_us").read_text())
+                quota = -1 if cpus is None else max(1000, int(cpus * period))
+                (d / "cpu.cfs_quota_us").write_text(f"{quota}\n")
 
     def set_vars(self, values: dict) -> None:
         """Set variables for every host in ``inventory/group_vars/all.yml``."""
@@ -481,7 +513,16 @@ def fleet_args(description: str, hosts_help: str):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--hosts", type=int, default=8, help=hosts_help)
     parser.add_argument("--runs", type=int, default=3, help="timed rounds per variant (default 3)")
+    parser.add_argument(
+        "--separate-hosts", action=argparse.BooleanOptionalAction, default=True,
+        help="also measure the fleet ratios with every host limited to an equal CPU share "
+        "(this machine's CPUs / (hosts + 1)), as a model of separate machines (default: on)")
     args = parser.parse_args()
     if not 1 <= args.hosts <= 16 or not 1 <= args.runs <= 20:
         parser.error("--hosts must be 1-16 and --runs 1-20")
     return args
+
+
+def host_share(hosts: int) -> float:
+    """Each modelled machine's CPUs: this machine's, split among the hosts and the controller."""
+    return (os.cpu_count() or 1) / (hosts + 1)

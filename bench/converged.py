@@ -9,6 +9,9 @@ P2  the same run against the raw-SSH floor: ONE ssh session through the workspac
     systemctl is-active/is-enabled, stat and sha256sum of the managed files, getent group,
     dpkg --audit), piped to `sh -s` without rigforge around it. Target: <= 5x the floor.
 P3  converged `rigforge provision` on 1 host against 4 and 8 hosts. Target: 8 <= 1.5x 1.
+    The sandbox hosts share this machine's CPUs; a second pass (--no-separate-hosts skips it)
+    limits every host to this machine's CPUs / (hosts + 1), a model of separate machines,
+    and prints `fleet8_vs_1_separate_hosts=<z>`.
 
 Sandbox hosts are made with `rigforge init` + `rigforge sandbox up` (needs root), provisioned
 once (that first run installs the packages and is not a figure), then every variant is run
@@ -29,6 +32,7 @@ from _common import (
     alternate,
     fleet_args,
     header,
+    host_share,
     load,
     median,
     paired,
@@ -141,25 +145,50 @@ def measure(fleet: Fleet, args) -> tuple[float, float, dict[int, float]]:
     fleet_ratios: dict[int, float] = {}
     if len(sizes) > 1:
         say(f"P3: fleets of {sizes}, alternating")
-        variants: dict = {f"{n} host(s)": (lambda n=n: fleet.provision(names[:n])) for n in sizes}
-        for n in sizes:
-            variants[f"floor, {n} host(s) in parallel"] = (
-                lambda n=n: fleet.ssh_all(names[:n], "true"),
-                lambda n=n: fleet.ssh_all(names[:n], command, script),
-            )
-        tf = alternate(variants, args.runs)
-        print(f"\nP3  converged rigforge provision by fleet size (medians of {args.runs} alternated runs)")
-        for name, values in tf.items():
-            print(row(name, values, 52))
-        base = median(tf["1 host(s)"])
-        for n in sizes[1:]:
-            fleet_ratios[n] = ratio(median(tf[f"{n} host(s)"]), base)
-            print(f"  fleet{n}_vs_1={fleet_ratios[n]:.2f}" + (" (target <= 1.5)" if n == 8 else "")
-                  + "; per round: " + paired(tf[f"{n} host(s)"], tf["1 host(s)"]))
+        fleet_ratios = fleet_pass(fleet, sizes, command, script, args.runs,
+                                  "the hosts sharing this machine's CPUs")
+        if args.separate_hosts:
+            share = host_share(len(names))
+            say(f"P3 again, every host limited to {share:.2f} CPU")
+            fleet.cpu_quota(share)
+            try:
+                separate = fleet_pass(fleet, sizes, command, script, args.runs,
+                                      f"every host limited to {share:.2f} CPU (separate machines)")
+            finally:
+                fleet.cpu_quota(None)
+            if 8 in separate:
+                print(f"  fleet8_vs_1_separate_hosts={separate[8]:.2f}")
     else:
         print("\nP3  skipped: --hosts 1")
     fleet_ratios.setdefault(1, 1.0)
     return speedup, to_floor, fleet_ratios
+
+
+def fleet_pass(fleet, sizes: list[int], command: str, script: str, runs: int,
+               label: str) -> dict[int, float]:
+    """Converged runs on 1, 4 and 8 hosts beside the floor for as many; the fleet ratios."""
+    names = fleet.names
+    variants: dict = {f"{n} host(s)": (lambda n=n: fleet.provision(names[:n])) for n in sizes}
+    for n in sizes:
+        variants[f"floor, {n} host(s) in parallel"] = (
+            lambda n=n: fleet.ssh_all(names[:n], "true"),
+            lambda n=n: fleet.ssh_all(names[:n], command, script),
+        )
+    tf = alternate(variants, runs)
+    print(f"\nP3  converged rigforge provision by fleet size, {label} "
+          f"(medians of {runs} alternated runs)")
+    for name, values in tf.items():
+        print(row(name, values, 52))
+    base, floor_base = median(tf["1 host(s)"]), median(tf["floor, 1 host(s) in parallel"])
+    ratios: dict[int, float] = {}
+    for n in sizes[1:]:
+        ratios[n] = ratio(median(tf[f"{n} host(s)"]), base)
+        floor_n = median(tf[f"floor, {n} host(s) in parallel"])
+        print(f"  fleet{n}_vs_1={ratios[n]:.2f}" + (" (target <= 1.5)" if n == 8 else "")
+              + f"; the floor's own {ratio(floor_n, floor_base):.2f}; rigforge against the "
+              f"{n}-host floor {ratio(median(tf[f'{n} host(s)']), floor_n):.2f}; per round: "
+              + paired(tf[f"{n} host(s)"], tf["1 host(s)"]))
+    return ratios
 
 
 if __name__ == "__main__":

@@ -4,9 +4,14 @@ The floor is ONE ssh session per host through the workspace's .rigforge/ssh_conf
 the checks' probes as one shell script (the OS, the free space, dpkg-query of the checked
 packages, dpkg --audit, the blacklist file, systemctl is-active/is-enabled, docker info, the
 docker group and the apt sources). Also 8 hosts against 1 (target: a fleet costs about
-what one host does). Hosts are made with `rigforge init` + `rigforge sandbox up` (needs
-root), provisioned once, and torn down at the end, on Ctrl-C and on SIGTERM. Every variant
-runs once untimed, then they are alternated --runs times and the medians compared.
+what one host does), with the hosts sharing this machine's CPUs, then (unless
+--no-separate-hosts) with every host limited to this machine's CPUs / (hosts + 1), a model of
+separate machines (`fleet8_vs_1_separate_hosts=<z>`). `rigforge verify` reuses a host's last
+results when all its answers are byte-identical (provision/verify_memo.py): the plain variants
+measure that, as a re-verify of a converged host is; `--full` variants evaluate every check.
+Hosts are made with `rigforge init` + `rigforge sandbox up` (needs root), provisioned once,
+and torn down at the end, on Ctrl-C and on SIGTERM. Every variant runs once untimed, then
+they are alternated --runs times and the medians compared.
 
     python bench/verify.py [--hosts N] [--runs R]
 
@@ -14,6 +19,8 @@ The last line is `ratio_to_floor=<x> fleet8_vs_1=<y>` (`n/a` with fewer than 8 h
 largest fleet's ratio is printed above it).
 """
 
+import json
+import shutil
 import subprocess
 import time
 
@@ -25,6 +32,7 @@ from _common import (
     alternate,
     fleet_args,
     header,
+    host_share,
     load,
     median,
     paired,
@@ -39,6 +47,7 @@ from _common import (
 
 from provision.checks import prefetch
 from provision.verify import PREFETCH_DIR
+from provision.verify_memo import MEMO_DIR
 
 COMPONENTS = ("base", "docker")
 BLACKLIST_FILE = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
@@ -107,15 +116,32 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     check_floor_output(fleet.ssh(host, command, script).stdout)
     sizes = sorted({n for n in (1, 4, 8, len(names)) if n <= len(names)})
 
-    def verify(n: int):
-        return lambda: fleet.rigforge("verify", "--limit", ",".join(names[:n]), "--format", "json")
+    reused: dict[str, int] = {}
 
-    record = prefetch.record_path(fleet.ws / ".rigforge" / PREFETCH_DIR, host)
+    def verify(n: int, *extra: str):
+        def run():
+            proc = fleet.rigforge("verify", "--limit", ",".join(names[:n]), "--format", "json", *extra)
+            reused[f"{n}{extra}"] = len(json.loads(proc.stdout)["reused_results"])
+        return run
+
+    state = fleet.ws / ".rigforge"
+    record = prefetch.record_path(state / PREFETCH_DIR, host)
+    kept = fleet.tmp / "kept"
 
     def unrecorded():
-        # Untimed set-up: only this host's record goes (the fleet variants keep theirs), and
-        # the live run that follows records it again.
-        record.unlink(missing_ok=True)
+        # Untimed: this host's record and kept results are set aside (the live run records
+        # the commands again and has nothing to reuse), and put back after it.
+        kept.mkdir(exist_ok=True)
+        for d in (PREFETCH_DIR, MEMO_DIR):
+            path = prefetch.record_path(state / d, host)
+            if path.exists():
+                shutil.copy2(path, kept / d)
+            path.unlink(missing_ok=True)
+
+    def put_back():
+        for d in (PREFETCH_DIR, MEMO_DIR):
+            if (kept / d).exists():
+                shutil.copy2(kept / d, prefetch.record_path(state / d, host))
 
     def floor(n: int, cold: bool = False):
         return lambda: fleet.ssh_all(names[:n], command, script, cold=cold)
@@ -127,7 +153,11 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     for n in sizes:
         variants[f"rigforge verify, {n} host(s)"] = verify(n)
         variants[f"floor, {n} host(s) in parallel, warm master"] = (warm(n), floor(n))
-    variants["rigforge verify, 1 host, no record (a live exec per command)"] = (unrecorded, verify(1))
+    variants["rigforge verify --full, 1 host (every check evaluated)"] = verify(1, "--full")
+    if 8 in sizes:
+        variants["rigforge verify --full, 8 hosts"] = verify(8, "--full")
+    variants["rigforge verify, 1 host, no record (a live exec per command)"] = (
+        unrecorded, verify(1), put_back)
     variants["floor, 1 host, new connection"] = floor(1, cold=True)
     variants["ssh round trip on the warm master (`true`)"] = (warm(1), lambda: fleet.ssh(host, "true"))
     variants["rigforge --help (CLI start-up)"] = lambda: fleet.rigforge("--help")
@@ -137,14 +167,19 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
 
     print(f"\nP4  rigforge verify against the floor (medians of {args.runs} alternated runs)")
     for name, values in t.items():
-        print(row(name, values, 52))
+        print(row(name, values, 56))
+    print("  hosts whose results were reused in the last timed run: "
+          + ", ".join(f"verify {k.split('(')[0]} host(s){' --full' if 'full' in k else ''}: {v}"
+                      for k, v in reused.items()))
     one = m["rigforge verify, 1 host(s)"]
     floor_one = m["floor, 1 host(s) in parallel, warm master"]
     to_floor = ratio(one, floor_one)
     print("  per round: "
           + paired(t["rigforge verify, 1 host(s)"], t["floor, 1 host(s) in parallel, warm master"]))
-    print(f"  ratio_to_floor={to_floor:.2f}; against a new connection "
-          f"{ratio(one, m['floor, 1 host, new connection']):.2f}")
+    full_one = m["rigforge verify --full, 1 host (every check evaluated)"]
+    print(f"  ratio_to_floor={to_floor:.2f} (target <= 2); against a new connection "
+          f"{ratio(one, m['floor, 1 host, new connection']):.2f}; every check evaluated "
+          f"(--full) {ratio(full_one, floor_one):.2f}")
     per_cmd = m["ssh round trip on the warm master (`true`)"]
     recorded = len(prefetch.load(record.parent, host))
     print(f"  the checks run {commands} commands on one host; verify answers the {recorded} it "
@@ -152,12 +187,43 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
           f"{per_cmd * 1000:.0f} ms, one warm round trip each, = {commands * per_cmd:.2f} s)")
     print("  prefetch lever: "
           + paired(t["rigforge verify, 1 host, no record (a live exec per command)"],
+                   t["rigforge verify --full, 1 host (every check evaluated)"]))
+    print("  reuse lever (--full against reuse): "
+          + paired(t["rigforge verify --full, 1 host (every check evaluated)"],
                    t["rigforge verify, 1 host(s)"]))
     fleet_ratios: dict[int, float] = {1: 1.0}
     for n in sizes[1:]:
         fleet_ratios[n] = ratio(m[f"rigforge verify, {n} host(s)"], one)
-        print(f"  fleet{n}_vs_1={fleet_ratios[n]:.2f}; per round: "
+        floor_n = m[f"floor, {n} host(s) in parallel, warm master"]
+        print(f"  fleet{n}_vs_1={fleet_ratios[n]:.2f}; the floor's own "
+              f"{ratio(floor_n, floor_one):.2f}; per round: "
               + paired(t[f"rigforge verify, {n} host(s)"], t["rigforge verify, 1 host(s)"]))
+    if 8 in sizes:
+        print(f"  --full: 8 hosts against 1: "
+              f"{ratio(m['rigforge verify --full, 8 hosts'], full_one):.2f}")
+    if args.separate_hosts and len(sizes) > 1:
+        share = host_share(len(names))
+        say(f"P4 fleets again, every host limited to {share:.2f} CPU")
+        fleet.cpu_quota(share)
+        try:
+            ts = alternate({**{f"rigforge verify, {n} host(s)": verify(n) for n in sizes},
+                            **{f"floor, {n} host(s)": (warm(n), floor(n)) for n in sizes}},
+                           args.runs)
+        finally:
+            fleet.cpu_quota(None)
+        print(f"\nP4  fleets with every host limited to {share:.2f} CPU (separate machines; "
+              f"medians of {args.runs} alternated runs)")
+        for name, values in ts.items():
+            print(row(name, values, 56))
+        ms = {name: median(values) for name, values in ts.items()}
+        base, floor_base = ms["rigforge verify, 1 host(s)"], ms["floor, 1 host(s)"]
+        for n in sizes[1:]:
+            mine, floor_n = ms[f"rigforge verify, {n} host(s)"], ms[f"floor, {n} host(s)"]
+            r = ratio(mine, base)
+            print(f"  fleet{n}_vs_1={r:.2f}; the floor's own {ratio(floor_n, floor_base):.2f}; "
+                  f"rigforge against the floor at {n}: {ratio(mine, floor_n):.2f}")
+            if n == 8:
+                print(f"  fleet8_vs_1_separate_hosts={r:.2f}")
     return to_floor, fleet_ratios
 
 

@@ -504,9 +504,19 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report here instead of stdout.")
+@click.option("--full", is_flag=True,
+              help="Evaluate every check, even for a host whose answers are byte-identical to "
+              "those its last results were computed from.")
 @pass_state
-def verify(state, limit, components, fmt, output):
+def verify(state, limit, components, fmt, output, full):
     """Run the testinfra checks for the components each host has.
+
+    \b
+    Every verify asks each host again: the commands the checks ran last
+    time go in one round trip per host. When a host's answers, the check
+    code, its variables and the components are all exactly those of its
+    last verify, pytest would compute the same results, so they are
+    reused (and said so); --full evaluates them anyway.
 
     \b
     The same checks run under plain pytest, from the workspace:
@@ -521,7 +531,7 @@ def verify(state, limit, components, fmt, output):
     ws = state.workspace()
     narrowing = comp.parse_list(components)
     chosen = targets.resolve(ws, limit, narrowing, verify_vars.host_vars)
-    result = run_checks(ws, chosen, narrowing)
+    result = run_checks(ws, chosen, narrowing, reuse=not full)
     if fmt == "json":
         text = out.dumps(result.to_dict()) + "\n"
     elif fmt == "junit":
@@ -536,6 +546,9 @@ def verify(state, limit, components, fmt, output):
         _console().print(out.verify_table(result))
     summary = out.verify_counts(result)
     click.echo(f"verify: {summary}", err=True)
+    for host, evaluated in sorted(result.reused.items()):
+        click.echo(f"{host}: answers identical to those of {evaluated}: those results reused "
+                   "(--full evaluates the checks again)", err=True)
     if not result.checks and state.verbose:
         click.echo(result.output, err=True)
     for check in result.failed:

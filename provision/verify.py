@@ -24,6 +24,10 @@ class CheckResult:
     check: str
     outcome: str  # passed | failed | skipped | error
     message: str = ""
+    nodeid: str = field(default="", repr=False)  # pytest's; kept with reused results
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "nodeid"}
 
 
 @dataclass
@@ -32,6 +36,8 @@ class VerifyResult:
     junit_xml: str = ""
     pytest_rc: int = 0
     output: str = ""
+    #: Hosts whose results were reused (see provision/verify_memo.py): when they were computed.
+    reused: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -44,7 +50,8 @@ class VerifyResult:
     def to_dict(self) -> dict:
         return {
             "status": "passed" if self.succeeded else "failed",
-            "checks": [c.__dict__ for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
+            "reused_results": dict(self.reused),
         }
 
 
@@ -103,7 +110,8 @@ PARALLEL_HOSTS = 8
 
 
 def run_checks(
-    workspace: Workspace, targets: list[Target], components: list[str] | None
+    workspace: Workspace, targets: list[Target], components: list[str] | None,
+    reuse: bool = True,
 ) -> VerifyResult:
     """Check every host, in parallel, and merge the results.
 
@@ -112,6 +120,10 @@ def run_checks(
     provision/checks/prefetch.py), and the checks then cost CPU, not connections, so one
     process start-up serves the whole fleet. Each host without a record gets a process of its
     own, because its checks' commands all go over the wire one by one.
+
+    Before that, with ``reuse``, a recorded host whose answers and local inputs are exactly
+    those of its last fully-prefetched verify gets that verify's results back without pytest
+    (provision/verify_memo.py); its round trip is handed on to pytest when it is not reused.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -126,26 +138,84 @@ def run_checks(
             recorded.append(t)
         else:
             groups.append([t])
+    reused, fetched = _reuse(workspace, recorded, components) if reuse else ({}, {})
+    recorded = [t for t in recorded if t.host.name not in reused]
     if recorded:
         groups.insert(0, recorded)
     with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(groups)))) as pool:
-        parts = list(pool.map(lambda group: _check_group(workspace, group, components), groups))
+        parts = list(pool.map(
+            lambda group: _check_group(workspace, group, components, fetched), groups))
+    parts = [*reused.values(), *parts]
     return VerifyResult(
         checks=[c for part in parts for c in part.checks],
         junit_xml=_merge_junit([part.junit_xml for part in parts]),
         pytest_rc=max((part.pytest_rc for part in parts if part.pytest_rc != 5), default=5),
         output="".join(part.output for part in parts),
+        reused={h: when for part in parts for h, when in part.reused.items()},
     )
 
 
+def _reuse(workspace: Workspace, recorded: list[Target], components: list[str] | None):
+    """The recorded hosts whose last results still hold, as results; and the round trips
+    made to find out, for the child pytest to use instead of fetching again."""
+    from provision import verify_memo
+
+    memo_dir = workspace.state_dir / verify_memo.MEMO_DIR
+    memos = {t.host.name: m for t in recorded if (m := verify_memo.load(memo_dir, t.host.name))}
+    if not memos:
+        return {}, {}
+    candidates = [t for t in recorded if t.host.name in memos]
+    fetched = verify_memo.fetch(workspace, candidates, workspace.state_dir / PREFETCH_DIR)
+    reused = {}
+    for t in candidates:
+        name, answers = t.host.name, fetched.get(t.host.name)
+        memo = memos[name]
+        if answers and memo["key"] == verify_memo.key(verify_memo.local_key(t, components), answers.digest):
+            checks = [CheckResult(**c) for c in memo["checks"]]
+            reused[name] = VerifyResult(
+                checks=checks,
+                junit_xml=verify_memo.suite(name, memo["testcases"], memo.get("evaluated", "")),
+                pytest_rc=1 if any(c.outcome in ("failed", "error") for c in checks) else 0,
+                reused={name: memo.get("evaluated", "")},
+            )
+    return reused, {n: f for n, f in fetched.items() if n not in reused}
+
+
+def _remember(workspace: Workspace, group: list[Target], components: list[str] | None,
+              result: VerifyResult, probes: dict) -> None:
+    """Keep the results of each host whose checks were all answered by its round trip."""
+    from provision import verify_memo
+
+    memo_dir = workspace.state_dir / verify_memo.MEMO_DIR
+    checks = [c.__dict__ for c in result.checks]
+    cases = verify_memo.testcases_by_host(result.junit_xml, checks)
+    for t in group:
+        name = t.host.name
+        mine = [c for c in checks if c.get("host") == name]
+        probe = probes.get(name) or {}
+        whole = bool(mine) and len(cases.get(name, [])) == len(mine)
+        if result.pytest_rc in (0, 1) and probe.get("pure") and probe.get("digest") and whole:
+            memo_key = verify_memo.key(verify_memo.local_key(t, components), probe["digest"])
+            verify_memo.save(memo_dir, name, memo_key, mine, cases[name])
+        else:
+            verify_memo.forget(memo_dir, name)
+
+
 def _check_group(
-    workspace: Workspace, group: list[Target], components: list[str] | None
+    workspace: Workspace, group: list[Target], components: list[str] | None,
+    fetched: dict | None = None,
 ) -> VerifyResult:
     with tempfile.TemporaryDirectory(prefix="rigforge-verify-") as tmp:
         report, junit = Path(tmp) / "report.json", Path(tmp) / "junit.xml"
+        probes = Path(tmp) / "probes.json"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
         command = pytest_command(workspace, group, components, report, junit)
         command.append(f"--rigforge-vars={_write_vars(Path(tmp), group)}")
+        command.append(f"--rigforge-probes={probes}")
+        given = {t.host.name: fetched[t.host.name].to_json()
+                 for t in group if fetched and t.host.name in fetched}
+        if given:
+            command.append(f"--rigforge-answers={_write_private(Path(tmp) / 'answers.json', given)}")
         proc = subprocess.run(
             command,
             cwd=workspace.root,
@@ -162,12 +232,15 @@ def _check_group(
         checks = (
             [CheckResult(**c) for c in json.loads(report.read_text())] if report.exists() else []
         )
-        return VerifyResult(
+        result = VerifyResult(
             checks=checks,
             junit_xml=junit.read_text() if junit.exists() else "",
             pytest_rc=proc.returncode,
             output=proc.stdout + proc.stderr,
         )
+        _remember(workspace, group, components, result,
+                  json.loads(probes.read_text()) if probes.exists() else {})
+        return result
 
 
 def _write_vars(directory: Path, targets: list[Target]) -> Path:
@@ -175,10 +248,14 @@ def _write_vars(directory: Path, targets: list[Target]) -> Path:
     (the checks never need them, and this file must not hold them even briefly)."""
     from provision.verify_vars import public
 
-    path = directory / "vars.json"
+    return _write_private(directory / "vars.json", {t.host.name: public(t.vars) for t in targets})
+
+
+def _write_private(path: Path, data) -> Path:
+    """A new file readable by its owner only from the start (it may hold what hosts said)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({t.host.name: public(t.vars) for t in targets}, out, default=str)
+        json.dump(data, out, default=str)
     return path
 
 

@@ -36,6 +36,20 @@ def pytest_addoption(parser):
         help="answer each host's commands from one round trip, replaying the commands "
         "recorded in DIR/<host>.json by the last run, and record this run's there",
     )
+    group.addoption(
+        "--rigforge-answers",
+        default=None,
+        metavar="FILE",
+        help="(with --rigforge-prefetch) take these hosts' round-trip answers from FILE, "
+        "fetched by `rigforge verify` in this same verify, instead of fetching them again",
+    )
+    group.addoption(
+        "--rigforge-probes",
+        default=None,
+        metavar="FILE",
+        help="(with --rigforge-prefetch) write per host the digest of its round-trip answers "
+        "and whether they answered every command the checks ran",
+    )
 
 
 def pytest_configure(config):
@@ -45,7 +59,12 @@ def pytest_configure(config):
         config.pluginmanager.register(_Report(Path(path)), "rigforge-report")
     directory = config.getoption("--rigforge-prefetch")
     if directory:
-        config.pluginmanager.register(_Prefetch(Path(directory)), "rigforge-prefetch")
+        answers, probes = config.getoption("--rigforge-answers"), config.getoption("--rigforge-probes")
+        config.pluginmanager.register(
+            _Prefetch(Path(directory), Path(answers) if answers else None,
+                      Path(probes) if probes else None),
+            "rigforge-prefetch",
+        )
 
 
 def _testinfra_host(item):
@@ -115,10 +134,14 @@ def rig(request, host) -> dict:
 class _Prefetch:
     """Installs :class:`provision.checks.prefetch.Prefetcher` on the collected hosts."""
 
-    def __init__(self, directory: Path):
-        from provision.checks.prefetch import Prefetcher
+    def __init__(self, directory: Path, answers: Path | None = None, probes: Path | None = None):
+        from provision.checks.prefetch import Fetched, Prefetcher
 
-        self.prefetcher = Prefetcher(directory)
+        given = {}
+        if answers is not None:
+            given = {h: Fetched.from_json(f) for h, f in json.loads(answers.read_text()).items()}
+        self.prefetcher = Prefetcher(directory, given)
+        self.probes = probes
 
     def pytest_collection_finish(self, session):
         names = []
@@ -135,6 +158,10 @@ class _Prefetch:
     def pytest_sessionfinish(self, session):
         if not session.config.option.collectonly:
             self.prefetcher.save()
+            if self.probes is not None:
+                from provision import fsutil
+
+                fsutil.write_text(self.probes, json.dumps(self.prefetcher.probes()) + "\n")
 
 
 class _Report:
@@ -158,6 +185,7 @@ class _Report:
                 "check": getattr(item, "originalname", item.name),
                 "outcome": "error" if failed_setup and report.failed else report.outcome,
                 "message": _message(report, call),
+                "nodeid": item.nodeid,
             }
         )
 

@@ -10,6 +10,8 @@ by what ran this time. So nothing is assumed about a host: every result still co
 host, only fewer connections carry them, and a stale record costs time, never a wrong answer.
 """
 
+import base64
+import hashlib
 import io
 import json
 import re
@@ -87,6 +89,55 @@ def parse(stdout: bytes, count: int) -> list[tuple[int, bytes, bytes]] | None:
     return results
 
 
+Result = tuple[int, bytes, bytes]
+
+
+def digest(text: str, results: list[Result]) -> str:
+    """What one host answered to one prefetch script: equal digests, byte-identical answers
+    (``rigforge verify`` reuses its last results for a host only on an equal digest)."""
+    h = hashlib.sha256()
+    for part in (text.encode(), *(b for rc, out, err in results for b in (str(rc).encode(), out, err))):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+@dataclass
+class Fetched:
+    """One host's answers to its recorded commands, as one round trip brought them back."""
+
+    commands: list[str]  # the record the script was made from
+    count: int  # how many of them the script ran (the rest did not fit)
+    results: list[Result]
+    digest: str
+
+    def to_json(self) -> dict:
+        b64 = base64.b64encode
+        return {"commands": self.commands, "count": self.count, "digest": self.digest,
+                "results": [[rc, b64(out).decode(), b64(err).decode()] for rc, out, err in self.results]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Fetched":
+        b64 = base64.b64decode
+        return cls(list(data["commands"]), int(data["count"]),
+                   [(int(rc), b64(out), b64(err)) for rc, out, err in data["results"]],
+                   str(data["digest"]))
+
+
+def fetch(run: Callable, commands: list[str], sudo: bool) -> Fetched | None:
+    """Run ``commands`` through ``run`` (a testinfra backend's own ``run``) in one round
+    trip; None if nothing whole came back."""
+    if not commands:
+        return None
+    text, count = script(commands, SUDO_SHELL if sudo else LOGIN_SHELL)
+    try:
+        result = run("sh -c %s", text)
+    except Exception:  # the live commands will report the same failure, each in its check
+        return None
+    parsed = parse(result.stdout_bytes, count) if result.rc == 0 else None
+    return Fetched(commands, count, parsed, digest(text, parsed)) if parsed is not None else None
+
+
 def record_path(directory: Path, host: str) -> Path:
     return directory / f"{_SAFE_NAME.sub('_', host)}.json"
 
@@ -108,19 +159,35 @@ class _Host:
     ran: list[str] = field(default_factory=list)
     answers: dict[str, deque] | None = None  # None until fetched
     answered: int = 0
+    fetched: Fetched | None = None
+
+    @property
+    def pure(self) -> bool:
+        """Whether every command the checks ran was answered by the one round trip: then
+        their results follow from that round trip's answers alone."""
+        f = self.fetched
+        return (f is not None and f.count == len(f.commands) and self.ran == f.commands
+                and self.answered == len(self.ran))
 
 
 class Prefetcher:
     """Wraps each testinfra host's ``backend.run``; ``save`` writes what ran, per host."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, fetched: dict[str, Fetched] | None = None):
         self.directory = directory
         self._hosts: dict[str, _Host] = {}
+        # Answers `rigforge verify` fetched already in this same verify (see verify_memo).
+        self._given = dict(fetched or {})
 
     @property
     def answered(self) -> dict[str, int]:
         """How many commands each host's prefetch answered."""
         return {name: h.answered for name, h in self._hosts.items()}
+
+    def probes(self) -> dict[str, dict]:
+        """Per host: the digest of its prefetch answers, and whether they answered all."""
+        return {name: {"digest": h.fetched.digest if h.fetched else None, "pure": h.pure}
+                for name, h in self._hosts.items()}
 
     def install(self, host) -> None:
         backend = host.backend
@@ -152,24 +219,20 @@ class Prefetcher:
         todo = [n for n in dict.fromkeys(names) if n in self._hosts and self._hosts[n].answers is None]
         states = [self._hosts[n] for n in todo]
         records = [load(self.directory, n) for n in todo]
+        given = [self._given.get(n) for n in todo]
         with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 32))) as pool:
-            for state, answers in zip(states, pool.map(self._fetch, states, records), strict=True):
-                state.answers = answers
+            for state, fetched in zip(states, pool.map(self._fetch, states, records, given), strict=True):
+                state.fetched = fetched
+                state.answers = {}
+                for command, answer in zip(fetched.commands if fetched else [],
+                                           fetched.results if fetched else [], strict=False):
+                    state.answers.setdefault(command, deque()).append(answer)
 
     @staticmethod
-    def _fetch(state: _Host, commands: list[str]) -> dict[str, deque]:
-        answers: dict[str, deque] = {}
-        if not commands:
-            return answers
-        text, count = script(commands, SUDO_SHELL if state.sudo else LOGIN_SHELL)
-        try:
-            result = state.original("sh -c %s", text)
-        except Exception:  # the live commands will report the same failure, each in its check
-            return answers
-        parsed = parse(result.stdout_bytes, count) if result.rc == 0 else None
-        for command, answer in zip(commands, parsed or [], strict=False):
-            answers.setdefault(command, deque()).append(answer)
-        return answers
+    def _fetch(state: _Host, commands: list[str], given: Fetched | None) -> Fetched | None:
+        if given is not None and given.commands == commands:
+            return given
+        return fetch(state.original, commands, state.sudo)
 
     def save(self) -> None:
         from provision import fsutil

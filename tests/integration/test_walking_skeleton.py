@@ -66,6 +66,36 @@ def test_verify_passes(rig):
     assert any("dpkg-query" in c and "htop" in c for c in recorded)
 
 
+def _verify_json(rig, *args) -> tuple[dict, str]:
+    proc = rigforge(rig.workspace, "verify", "--format", "json", *args, check=False)
+    return json.loads(proc.stdout), proc.stderr
+
+
+def _outcomes(report: dict) -> list[tuple]:
+    return sorted((c["check"], c["outcome"], c["message"]) for c in report["checks"])
+
+
+def test_results_are_reused_only_while_the_hosts_answers_are_byte_identical(rig):
+    evaluated, _ = _verify_json(rig)  # recorded last time: all answered by the round trip
+    assert evaluated["reused_results"] == {} and evaluated["status"] == "passed"
+    reused, stderr = _verify_json(rig)
+    assert list(reused["reused_results"]) == [rig.name]
+    assert "results reused" in stderr
+    assert _outcomes(reused) == _outcomes(evaluated)
+    full, _ = _verify_json(rig, "--full")
+    assert full["reused_results"] == {} and _outcomes(full) == _outcomes(evaluated)
+    # One changed byte in one file a check reads: evaluated again, and the drift is seen.
+    blacklist = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
+    rig.ssh(f"sudo -n cp {blacklist} /tmp/blacklist && echo '// x' | sudo -n tee -a {blacklist}")
+    try:
+        drifted, _ = _verify_json(rig)
+        assert drifted["reused_results"] == {}
+    finally:
+        rig.ssh(f"sudo -n cp /tmp/blacklist {blacklist}")
+    again, _ = _verify_json(rig)
+    assert again["reused_results"] == {} and _outcomes(again) == _outcomes(evaluated)
+
+
 def test_idempotence_check_names_a_task_that_always_changes(rig):
     site = rig.workspace / "site.yml"
     original = site.read_text()
@@ -89,6 +119,7 @@ def test_verify_fails_and_names_the_check_when_a_package_is_removed(rig, tmp_pat
     rig.ssh("sudo -n apt-get remove -y -q htop")
     proc = rigforge(rig.workspace, "verify", check=False)
     assert proc.returncode == 1
+    assert "results reused" not in proc.stderr  # kept results never hide a drift
     assert re.search(rf"FAILED {rig.name} test_base_packages_installed: .*htop", proc.stderr)
     junit = tmp_path / "verify.xml"
     rigforge(rig.workspace, "verify", "--format", "junit", "--output", str(junit), check=False)
@@ -113,3 +144,5 @@ def test_plain_ansible_playbook_repairs_the_host_without_rigforge(rig):
     assert int(recap.search(play()).group(1)) >= 1, "htop had to be reinstalled"
     assert int(recap.search(play()).group(1)) == 0
     rigforge(rig.workspace, "verify")
+    repaired, _ = _verify_json(rig)
+    assert repaired["status"] == "passed" and list(repaired["reused_results"]) == [rig.name]

@@ -44,7 +44,7 @@ def test_recorded_hosts_share_one_process_and_the_others_get_one_each(workspace,
         prefetch.record_path(directory, name).write_text("[]")
     groups = []
 
-    def check_group(ws, group, components):
+    def check_group(ws, group, components, fetched=None):
         groups.append(sorted(t.host.name for t in group))
         return verify.VerifyResult(pytest_rc=0)
 
