@@ -118,10 +118,11 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
 
     reused: dict[str, int] = {}
 
-    def verify(n: int, *extra: str):
+    def verify(n: int, *extra: str, label: str = ""):
         def run():
             proc = fleet.rigforge("verify", "--limit", ",".join(names[:n]), "--format", "json", *extra)
-            reused[f"{n}{extra}"] = len(json.loads(proc.stdout)["reused_results"])
+            reused[label or f"verify {' '.join(extra)} on {n} host(s)"] = len(
+                json.loads(proc.stdout)["reused_results"])
         return run
 
     state = fleet.ws / ".rigforge"
@@ -157,7 +158,7 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     if 8 in sizes:
         variants["rigforge verify --full, 8 hosts"] = verify(8, "--full")
     variants["rigforge verify, 1 host, no record (a live exec per command)"] = (
-        unrecorded, verify(1), put_back)
+        unrecorded, verify(1, label="verify on 1 host, no record"), put_back)
     variants["floor, 1 host, new connection"] = floor(1, cold=True)
     variants["ssh round trip on the warm master (`true`)"] = (warm(1), lambda: fleet.ssh(host, "true"))
     variants["rigforge --help (CLI start-up)"] = lambda: fleet.rigforge("--help")
@@ -169,8 +170,7 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     for name, values in t.items():
         print(row(name, values, 56))
     print("  hosts whose results were reused in the last timed run: "
-          + ", ".join(f"verify {k.split('(')[0]} host(s){' --full' if 'full' in k else ''}: {v}"
-                      for k, v in reused.items()))
+          + ", ".join(f"{k.replace('  ', ' ')}: {v}" for k, v in reused.items()))
     one = m["rigforge verify, 1 host(s)"]
     floor_one = m["floor, 1 host(s) in parallel, warm master"]
     to_floor = ratio(one, floor_one)

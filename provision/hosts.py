@@ -9,7 +9,6 @@ from provision import fsutil, known_hosts
 from provision.errors import UsageError
 from provision.inventory import Host, Inventory, validate_address, validate_name, validate_port
 from provision.known_hosts import HostKey
-from provision.render import render
 from provision.workspace import Workspace
 
 SANDBOX_GROUP = "sandbox"
@@ -106,9 +105,42 @@ def write_ssh_config(workspace: Workspace, inventory: Inventory | None = None) -
             f"{control_dir} is not a private directory of this user",
             hint="remove it; rigforge recreates it with mode 0700",
         )
-    text = render(
-        "ssh_config.j2",
-        {"hosts": hosts, "known_hosts": workspace.known_hosts, "control_dir": control_dir},
-    )
-    fsutil.write_text(workspace.ssh_config, text, mode=0o600)
+    context = {"hosts": hosts, "known_hosts": workspace.known_hosts, "control_dir": control_dir}
+    # Every verify and run calls this: when neither the hosts nor the template changed, the
+    # file stands as it is, without loading Jinja2 or an fsync'd rewrite.
+    inputs = _ssh_config_inputs(context)
+    if _ssh_config_stamp(workspace.ssh_config) == inputs:
+        return workspace.ssh_config
+    from provision.render import render
+
+    text = render("ssh_config.j2", context)
+    stamp = f"# rigforge-inputs {inputs} {_sha256(text.encode())}\n"
+    fsutil.write_text(workspace.ssh_config, stamp + text, mode=0o600)
     return workspace.ssh_config
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _ssh_config_inputs(context: dict) -> str:
+    import json
+
+    from provision import assets
+
+    template = (assets.templates_dir() / "ssh_config.j2").read_bytes()
+    return _sha256(json.dumps(context, sort_keys=True, default=str).encode() + b"\0" + template)
+
+
+def _ssh_config_stamp(path: Path) -> str | None:
+    """The inputs an ssh_config was rendered from, if the file is still as rendered."""
+    try:
+        head, _, text = path.read_bytes().partition(b"\n")
+    except OSError:
+        return None
+    fields = head.decode(errors="replace").split()
+    if len(fields) != 4 or fields[:2] != ["#", "rigforge-inputs"] or fields[3] != _sha256(text):
+        return None
+    return fields[2]

@@ -103,6 +103,21 @@ def _yaml() -> YAML:
     return yaml
 
 
+_parsed: dict[str, object] = {}
+
+
+def _parse(text: str):
+    """``hosts.yml`` parsed, once per text and process: one command reads the inventory
+    several times (targets, ssh_config), and the round-trip parser costs far more than a
+    copy. Each caller gets its own copy, free to change and save."""
+    import copy
+
+    if text not in _parsed:
+        _parsed.clear()
+        _parsed[text] = _yaml().load(text)
+    return copy.deepcopy(_parsed[text])
+
+
 class Inventory:
     """A round-trip view of ``hosts.yml``. Call :meth:`save` to write it back atomically."""
 
@@ -115,7 +130,7 @@ class Inventory:
                 f"inventory {path} is missing", hint="run `rigforge init --force` to recreate it"
             ) from None
         try:
-            data = _yaml().load(text)
+            data = _parse(text)
         except YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

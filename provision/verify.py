@@ -165,12 +165,19 @@ def _reuse(workspace: Workspace, recorded: list[Target], components: list[str] |
     if not memos:
         return {}, {}
     candidates = [t for t in recorded if t.host.name in memos]
-    fetched = verify_memo.fetch(workspace, candidates, workspace.state_dir / PREFETCH_DIR)
+    local: dict[str, str] = {}
+
+    def meanwhile():
+        import xml.etree.ElementTree  # noqa: F401  (needed below either way)
+
+        local.update((t.host.name, verify_memo.local_key(t, components)) for t in candidates)
+
+    fetched = verify_memo.fetch(workspace, candidates, workspace.state_dir / PREFETCH_DIR, meanwhile)
     reused = {}
     for t in candidates:
         name, answers = t.host.name, fetched.get(t.host.name)
         memo = memos[name]
-        if answers and memo["key"] == verify_memo.key(verify_memo.local_key(t, components), answers.digest):
+        if answers and memo["key"] == verify_memo.key(local[name], answers.digest):
             checks = [CheckResult(**c) for c in memo["checks"]]
             reused[name] = VerifyResult(
                 checks=checks,

@@ -18,6 +18,7 @@ holds no answer from the host, only the results (as the report shows them) and a
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -108,9 +109,11 @@ def forget(directory: Path, host: str) -> None:
     memo_path(directory, host).unlink(missing_ok=True)
 
 
-def fetch(workspace: Workspace, targets: list[Target], records: Path) -> dict[str, prefetch.Fetched]:
+def fetch(workspace: Workspace, targets: list[Target], records: Path,
+          while_waiting: Callable[[], object] | None = None) -> dict[str, prefetch.Fetched]:
     """Each host's recorded commands, answered in one round trip per host, all hosts at once,
-    over the same testinfra backend (ssh, sudo) the checks use."""
+    over the same testinfra backend (ssh, sudo) the checks use. ``while_waiting`` runs here
+    meanwhile: local work that need not wait for the hosts."""
     import testinfra
 
     from provision.verify import host_spec
@@ -121,7 +124,10 @@ def fetch(workspace: Workspace, targets: list[Target], records: Path) -> dict[st
         return prefetch.fetch(backend.run, commands, bool(getattr(backend, "sudo", False)))
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(targets), 32))) as pool:
-        fetched = list(pool.map(one, targets))
+        pending = [pool.submit(one, t) for t in targets]
+        if while_waiting is not None:
+            while_waiting()
+        fetched = [f.result() for f in pending]
     return {t.host.name: f for t, f in zip(targets, fetched, strict=True) if f is not None}
 
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from provision.checks.packages import installed
+
 pytestmark = pytest.mark.component("base")
 
 SUPPORTED = {("debian", "12"), ("ubuntu", "22.04"), ("ubuntu", "24.04")}
@@ -26,7 +28,8 @@ def test_free_disk_space(host, rig):
 
 def test_base_packages_installed(host, rig):
     wanted = [*rig["base_packages"], *rig.get("base_extra_packages", [])]
-    missing = [name for name in wanted if not host.package(name).is_installed]
+    present = installed(host, wanted)
+    missing = [name for name in wanted if name not in present]
     assert not missing, f"packages not installed: {', '.join(missing)}"
 
 

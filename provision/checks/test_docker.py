@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from provision.checks.packages import installed
+
 pytestmark = pytest.mark.component("docker")
 
 DAEMON_JSON = "/etc/docker/daemon.json"
@@ -151,7 +153,8 @@ def test_docker_packages_match_the_source(host, rig):
                       "docker-compose-plugin"],
         "distro": ["docker.io"],
     }[rig["docker_source"]]
-    missing = [name for name in packages if not host.package(name).is_installed]
+    present = installed(host, packages)
+    missing = [name for name in packages if name not in present]
     assert not missing, f"docker_source is {rig['docker_source']}, but not installed: {', '.join(missing)}"
 
 

@@ -13,7 +13,6 @@ The tests in each group run in file order.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,21 +25,10 @@ from tests.integration.standins import CudaStandin, shared_cuda_standin
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-ROLES = ("cuda", "cudnn", "nvidia_cuda_repo")
 PLAYBOOKS = ("cuda.yml", "cudnn.yml")
 HEADER = "/usr/include/x86_64-linux-gnu/cudnn_version_v9.h"
 
 Play = Callable[..., tuple[subprocess.CompletedProcess, int | None]]
-
-
-def _install_roles(workspace: Path) -> None:
-    """The workspace holds copies made at init time; bring in this checkout's roles."""
-    for role in ROLES:
-        shutil.rmtree(workspace / "roles" / role, ignore_errors=True)
-        shutil.copytree(REPO / "roles" / role, workspace / "roles" / role)
-    for playbook in ("base.yml", *PLAYBOOKS):
-        shutil.copy2(REPO / "playbooks" / playbook, workspace / "playbooks" / playbook)
 
 
 def _player(rig: Rig) -> Play:
@@ -78,7 +66,6 @@ def _state(rig: Rig) -> str:
 
 @pytest.fixture(scope="module")
 def distro_play(rig) -> Play:
-    _install_roles(rig.workspace)
     play = _player(rig)
     _ok(play("base.yml", rigforge_components=["base"])[0])
     return play

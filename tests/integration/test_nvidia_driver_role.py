@@ -12,7 +12,6 @@ The tests of each host run in file order.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -26,19 +25,10 @@ from tests.integration.standins import CudaStandin, shared_cuda_standin
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-ROLES = ("nvidia_driver", "nvidia_cuda_repo")
 COMPONENTS = ["base", "nvidia_driver"]
 UU_CONF = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
 
 Play = Callable[..., tuple[subprocess.CompletedProcess, int | None]]
-
-
-def _install(workspace: Path) -> None:
-    """Copy the role and playbook into the workspace, as `rigforge init` will once it ships them."""
-    for role in ROLES:
-        shutil.copytree(REPO / "roles" / role, workspace / "roles" / role, dirs_exist_ok=True)
-    shutil.copy2(REPO / "playbooks" / "nvidia_driver.yml", workspace / "playbooks" / "nvidia_driver.yml")
 
 
 def _player(rig: Rig) -> Play:
@@ -95,7 +85,6 @@ def _task_result(stdout: str, task: str) -> str:
 
 @pytest.fixture(scope="module")
 def play(rig) -> Play:
-    _install(rig.workspace)
     run = _player(rig)
     _ok(run(playbook="base.yml")[0])
     return run

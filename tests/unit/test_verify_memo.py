@@ -171,7 +171,9 @@ def fleet(workspace, monkeypatch):
     answers = {"a": "digest-a", "b": "digest-b"}
     groups, fetches = [], []
 
-    def fetch(ws, targets, directory):
+    def fetch(ws, targets, directory, while_waiting=None):
+        if while_waiting:
+            while_waiting()
         fetches.append(sorted(t.host.name for t in targets))
         return {t.host.name: prefetch.Fetched(["true"], 1, [(0, b"", b"")], answers[t.host.name])
                 for t in targets}

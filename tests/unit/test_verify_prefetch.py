@@ -50,7 +50,7 @@ def test_recorded_commands_come_back_from_one_round_trip_with_real_results(tmp_p
     fetcher = prefetch.Prefetcher(directory)
     fetcher.install(host)
     got = [host.run(c) for c in commands_in(tmp_path)]
-    assert len(calls) == 1 and calls[0].startswith("sh -c ")
+    assert len(calls) == 1 and calls[0].startswith("/bin/sh -c ")
     assert [(r.rc, r.stdout_bytes, r.stderr_bytes) for r in got] == [
         (r.rc, r.stdout_bytes, r.stderr_bytes) for r in live]
     assert got[1].rc == 3 and got[1].stdout_bytes == b"out\0bin\377"
@@ -169,7 +169,12 @@ def test_under_sudo_the_whole_prefetch_takes_one_sudo_not_one_per_command(tmp_pa
     (bin_dir / "sudo").write_text(f'#!/bin/sh\necho call >> {log}\nexec "$@"\n')
     (bin_dir / "sudo").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    commands = ["id -u", "printf 'a\\nb'; exit 4", "echo err >&2"]
+    # Beyond plain output: what a command could tell apart between a fresh `/bin/sh -c` and
+    # the prefetch's subshell (arguments, $0, exit, state left by the command before, stdin,
+    # its own EXIT trap).
+    commands = ["id -u", "printf 'a\\nb'; exit 4", "echo err >&2", 'echo "$# [$1] $0"',
+                "exit 5", "cd / && x=1 && pwd", 'pwd; echo "${x:-unset}"',
+                'read line; echo "read $?"', "trap 'echo trapped' EXIT; echo set"]
     live_host = Host(get_backend("local://", sudo=True))
     live = [live_host.run(c) for c in commands]
     assert log.read_text().count("call") >= len(commands)
