@@ -297,6 +297,8 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
         for h in result.hosts.values():
             for warning in h.warnings:
                 console.print(f"[yellow]warning[/] {h.name}: {warning}")
+        if quick is not None:
+            _print_kept_warnings(console, quick, {h.name: h.warnings for h in result.hosts.values()})
     failed = not result.succeeded
     if idempotence and not failed:
         second = once("idempotence check (second run)")
@@ -322,8 +324,8 @@ def _report_converged(quick, as_json):
 
     hosts = [
         {"host": h, "status": "ok", "ok": 0, "changed": 0, "failed": 0, "unreachable": 0,
-         "skipped": 0, "retries": 0, "messages": [], "warnings": []}
-        for h in quick.decisions
+         "skipped": 0, "retries": 0, "messages": [], "warnings": d.warnings}
+        for h, d in quick.decisions.items()
     ]
     if as_json:
         click.echo(output.dumps({
@@ -335,6 +337,7 @@ def _report_converged(quick, as_json):
     for host, decision in quick.decisions.items():
         console.print(f"{host}: converged ({', '.join(decision.skip) or 'no components'}); "
                       "state read in one SSH session, Ansible not needed")
+    _print_kept_warnings(console, quick, {})
     console.print("nothing to do; `rigforge provision --full` runs Ansible anyway")
 
 
@@ -344,6 +347,18 @@ def _print_converged_notes(console, quick):
             console.print(f"{host}: converged, skipped: {', '.join(decision.skip)}")
         for component, reason in decision.reasons.items():
             console.print(f"{host}: runs {component}: {reason}")
+
+
+def _print_kept_warnings(console, quick, shown: dict[str, list[str]]):
+    """Warnings an earlier run reported and this one did not repeat (it skipped their
+    components): the host is converged, not cleared of them."""
+    for host, decision in quick.decisions.items():
+        if not decision.skip:  # every component ran now: what it did not repeat is gone
+            continue
+        for warning in decision.warnings:
+            if warning not in shown.get(host, []):
+                console.print(f"[yellow]warning[/] {host}: {warning} (reported by the run of "
+                              f"{decision.warned or 'an earlier run'})")
 
 
 def _print_planned(console, result):

@@ -118,6 +118,10 @@ class Decision:
     run: list[str]
     skip: list[str]
     reasons: dict[str, str] = field(default_factory=dict)
+    #: Warnings the last runs of Ansible reported for this host, and when: a converged re-run
+    #: does not run Ansible, and must not make them disappear.
+    warnings: list[str] = field(default_factory=list)
+    warned: str = ""
 
 
 # --- digests ---------------------------------------------------------------------------------
@@ -263,15 +267,21 @@ def forget(workspace: Workspace, hosts: Iterable[str]) -> None:
 
 
 def remember(workspace: Workspace, host: str, selected: list[str], desired: dict[str, str],
-             state: HostState, components_run: Iterable[str], fp: str) -> list[str]:
+             state: HostState, components_run: Iterable[str], fp: str,
+             warnings: Iterable[str] = ()) -> list[str]:
     """Record a host after a successful run; returns the components recorded.
 
     ``selected`` is the host's whole component selection and ``desired`` its digests. A
     component is recorded if it ran now, or was recorded before with the same desired
     digest, and the host has its manifest: anything else must run next time.
+
+    ``warnings`` are this run's for the host. A run of every selected component replaces
+    the ones kept; a partial run adds to them, since a warning is not tied to a component
+    and one from a component that did not run may still hold.
     """
     data = load(workspace)
-    old = data["hosts"].get(host, {}).get("components", {})
+    previous = data["hosts"].get(host, {})
+    old = previous.get("components", {})
     ran = set(components_run)
     recorded = {}
     for component in selected:
@@ -280,7 +290,16 @@ def remember(workspace: Workspace, host: str, selected: list[str], desired: dict
             continue
         if component in ran or old.get(component, {}).get("desired") == want:
             recorded[component] = {"desired": want, "state": have}
-    data["hosts"][host] = {"fingerprint": fp, "selected": list(selected), "components": recorded}
+    entry = {"fingerprint": fp, "selected": list(selected), "components": recorded}
+    warnings = list(warnings)
+    kept = warnings if ran >= set(selected) else [*previous.get("warnings", []), *warnings]
+    if kept:
+        from datetime import UTC, datetime
+
+        entry["warnings"] = list(dict.fromkeys(kept))
+        entry["warned"] = (datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC") if warnings
+                           else previous.get("warned", ""))
+    data["hosts"][host] = entry
     save(workspace, data)
     return sorted(recorded)
 
@@ -326,4 +345,5 @@ def decide(host: str, components: list[str], record: dict | None, state: HostSta
             continue
         run.append(component)
         reasons[component] = reason
-    return Decision(host, run, skip, reasons)
+    return Decision(host, run, skip, reasons, list((record or {}).get("warnings", [])),
+                    str((record or {}).get("warned", "")))

@@ -167,7 +167,8 @@ class ConvergedCheck:
 
     def to_dict(self) -> dict:
         return {
-            host: {"ran": d.run, "skipped": d.skip, "reasons": d.reasons}
+            host: {"ran": d.run, "skipped": d.skip, "reasons": d.reasons,
+                   "warnings_of_last_run": d.warnings}
             for host, d in self.decisions.items()
         }
 
@@ -271,5 +272,5 @@ def record_converged(prepared: Prepared, result: RunResult) -> dict[str, list[st
         selected = comp.host_components(t.vars, name)
         desired = converged.desired_digests(workspace, selected, t.vars)
         recorded[name] = converged.remember(workspace, name, selected, desired, state,
-                                            t.components, fp)
+                                            t.components, fp, result.hosts[name].warnings)
     return recorded

@@ -178,6 +178,23 @@ def test_remember_keeps_what_ran_or_still_holds_and_forget_drops(workspace):
     assert converged.load(workspace)["hosts"] == {}
 
 
+def test_warnings_are_kept_for_converged_re_runs_and_replaced_by_a_complete_run(workspace):
+    state = HostState("rig1", {"base": "s1", "docker": "s2"})
+    both = ["base", "docker"]
+    digests = {"base": "d1", "docker": "d2"}
+    converged.remember(workspace, "rig1", both, digests, state, both, "fp", ["no headers"])
+    decision = converged.decide("rig1", both, converged.load(workspace)["hosts"]["rig1"], state, None)
+    assert decision.skip == both and decision.warnings == ["no headers"] and decision.warned
+    # A run of docker alone cannot tell whether base's warning still holds: it is kept.
+    converged.remember(workspace, "rig1", both, digests, state, ["docker"], "fp", ["docker one"])
+    assert converged.load(workspace)["hosts"]["rig1"]["warnings"] == ["no headers", "docker one"]
+    # A run of everything says what holds now.
+    converged.remember(workspace, "rig1", both, digests, state, both, "fp", [])
+    entry = converged.load(workspace)["hosts"]["rig1"]
+    assert "warnings" not in entry
+    assert converged.decide("rig1", both, entry, state, None).warnings == []
+
+
 def test_a_broken_or_old_record_counts_as_none(workspace):
     path = workspace.state_dir / converged.RECORD
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +229,8 @@ def test_converged_hosts_are_recognised_without_prepare(workspace, monkeypatch):
     monkeypatch.setattr(deploy, "prepare", no_prepare)
     check = deploy.check_converged(workspace, None, None)
     assert check.all_converged and check.prepared is None
-    assert check.to_dict()["rig1"] == {"ran": [], "skipped": ["base"], "reasons": {}}
+    assert check.to_dict()["rig1"] == {"ran": [], "skipped": ["base"], "reasons": {},
+                                       "warnings_of_last_run": []}
 
 
 def test_drift_on_one_host_runs_only_that_host_and_component(workspace, monkeypatch):
@@ -341,3 +359,19 @@ def test_the_checks_plugin_reads_the_vars_file_instead_of_ansible(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines() == ["{'rig1': {'rigforge_components': ['base']}}", "False"]
+
+
+def test_a_converged_re_run_repeats_the_warnings_of_the_last_run(cli, workspace, monkeypatch):
+    _add_hosts(workspace, "rig1")
+    warning = "linux-headers-6.1.0-x is not in the apt sources of rig1"
+    converged.remember(workspace, "rig1", ["base"], {"base": "d"}, HostState("rig1", {"base": "s"}),
+                       ["base"], converged.fingerprint(workspace), [warning])
+    monkeypatch.setattr(converged, "read_states",
+                        lambda ws, hosts: {h: HostState(h, {"base": "s"}) for h in hosts})
+    table = cli("provision", "--yes")
+    assert table.exit_code == 0, table.output
+    assert "rig1: converged (base)" in table.output
+    assert f"warning rig1: {warning} (reported by the run of " in " ".join(table.output.split())
+    report = json.loads(cli("provision", "--yes", "--json").output)
+    assert report["run"]["hosts"][0]["warnings"] == [warning]
+    assert report["converged"]["rig1"]["warnings_of_last_run"] == [warning]
