@@ -11,7 +11,7 @@ P2  the same run against the raw-SSH floor: ONE ssh session through the workspac
 P3  converged `rigforge provision` on 1 host against 4 and 8 hosts. Target: 8 <= 1.5x 1.
     The sandbox hosts share this machine's CPUs; a second pass (--no-separate-hosts skips it)
     limits every host to this machine's CPUs / (hosts + 1), a model of separate machines,
-    and prints `fleet8_vs_1_separate_hosts=<z>`.
+    and reports `fleet8_vs_1_separate_hosts=<w>` as well.
 
 Sandbox hosts are made with `rigforge init` + `rigforge sandbox up` (needs root), provisioned
 once (that first run installs the packages and is not a figure), then every variant is run
@@ -20,8 +20,9 @@ down at the end, on Ctrl-C and on SIGTERM.
 
     python bench/converged.py [--hosts N] [--runs R]
 
-The last line is `speedup_vs_stock=<x> ratio_to_floor=<y> fleet8_vs_1=<z>` (`n/a` where
-fewer than 8 hosts were asked for; the largest fleet's ratio is printed above it).
+The last line is `speedup_vs_stock=<x> ratio_to_floor=<y> fleet8_vs_1=<z>
+fleet8_vs_1_separate_hosts=<w>` (`n/a` where fewer than 8 hosts were asked for; the largest
+fleet's ratio is printed above it).
 """
 
 import time
@@ -65,15 +66,17 @@ def main() -> None:
     with Fleet(args.hosts, COMPONENTS) as fleet:
         results = measure(fleet, args)
     print(f"  end      {load()}")
-    speedup, to_floor, fleet_ratios = results
+    speedup, to_floor, fleet_ratios, separate = results
     largest = max(fleet_ratios)
     if largest != 8 and largest > 1:
         print(f"fleet{largest}_vs_1={fleet_ratios[largest]:.2f}")
     fleet8 = f"{fleet_ratios[8]:.2f}" if 8 in fleet_ratios else "n/a"
-    print(f"speedup_vs_stock={speedup:.2f} ratio_to_floor={to_floor:.2f} fleet8_vs_1={fleet8}")
+    separate8 = f"{separate[8]:.2f}" if 8 in separate else "n/a"
+    print(f"speedup_vs_stock={speedup:.2f} ratio_to_floor={to_floor:.2f} fleet8_vs_1={fleet8} "
+          f"fleet8_vs_1_separate_hosts={separate8}")
 
 
-def measure(fleet: Fleet, args) -> tuple[float, float, dict[int, float]]:
+def measure(fleet: Fleet, args) -> tuple[float, float, dict[int, float], dict[int, float]]:
     names, one = fleet.names, fleet.names[:1]
     host = one[0]
     say(f"first provision of {len(names)} host(s): installs the packages, takes minutes")
@@ -143,6 +146,7 @@ def measure(fleet: Fleet, args) -> tuple[float, float, dict[int, float]]:
 
     sizes = sorted({n for n in (1, 4, 8, len(names)) if n <= len(names)})
     fleet_ratios: dict[int, float] = {}
+    separate: dict[int, float] = {}
     if len(sizes) > 1:
         say(f"P3: fleets of {sizes}, alternating")
         fleet_ratios = fleet_pass(fleet, sizes, command, script, args.runs,
@@ -156,12 +160,10 @@ def measure(fleet: Fleet, args) -> tuple[float, float, dict[int, float]]:
                                       f"every host limited to {share:.2f} CPU (separate machines)")
             finally:
                 fleet.cpu_quota(None)
-            if 8 in separate:
-                print(f"  fleet8_vs_1_separate_hosts={separate[8]:.2f}")
     else:
         print("\nP3  skipped: --hosts 1")
     fleet_ratios.setdefault(1, 1.0)
-    return speedup, to_floor, fleet_ratios
+    return speedup, to_floor, fleet_ratios, separate
 
 
 def fleet_pass(fleet, sizes: list[int], command: str, script: str, runs: int,

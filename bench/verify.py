@@ -6,7 +6,7 @@ packages, dpkg --audit, the blacklist file, systemctl is-active/is-enabled, dock
 docker group and the apt sources). Also 8 hosts against 1 (target: a fleet costs about
 what one host does), with the hosts sharing this machine's CPUs, then (unless
 --no-separate-hosts) with every host limited to this machine's CPUs / (hosts + 1), a model of
-separate machines (`fleet8_vs_1_separate_hosts=<z>`). `rigforge verify` reuses a host's last
+separate machines (`fleet8_vs_1_separate_hosts=<w>`). `rigforge verify` reuses a host's last
 results when all its answers are byte-identical (provision/verify_memo.py): the plain variants
 measure that, as a re-verify of a converged host is; `--full` variants evaluate every check.
 Hosts are made with `rigforge init` + `rigforge sandbox up` (needs root), provisioned once,
@@ -15,8 +15,8 @@ they are alternated --runs times and the medians compared.
 
     python bench/verify.py [--hosts N] [--runs R]
 
-The last line is `ratio_to_floor=<x> fleet8_vs_1=<y>` (`n/a` with fewer than 8 hosts; the
-largest fleet's ratio is printed above it).
+The last line is `ratio_to_floor=<x> fleet8_vs_1=<y> fleet8_vs_1_separate_hosts=<w>` (`n/a`
+with fewer than 8 hosts; the largest fleet's ratio is printed above it).
 """
 
 import json
@@ -95,16 +95,18 @@ def main() -> None:
     args = fleet_args(__doc__.splitlines()[0], "largest fleet (default 8)")
     header("P4  rigforge verify of the CI-profile stack (base + docker, docker_source: distro)")
     with Fleet(args.hosts, COMPONENTS, prefix="bv") as fleet:
-        to_floor, fleet_ratios = measure(fleet, args)
+        to_floor, fleet_ratios, separate = measure(fleet, args)
     print(f"  end      {load()}")
     largest = max(fleet_ratios)
     if largest not in (1, 8):
         print(f"fleet{largest}_vs_1={fleet_ratios[largest]:.2f}")
     fleet8 = f"{fleet_ratios[8]:.2f}" if 8 in fleet_ratios else "n/a"
-    print(f"ratio_to_floor={to_floor:.2f} fleet8_vs_1={fleet8}")
+    separate8 = f"{separate[8]:.2f}" if 8 in separate else "n/a"
+    print(f"ratio_to_floor={to_floor:.2f} fleet8_vs_1={fleet8} "
+          f"fleet8_vs_1_separate_hosts={separate8}")
 
 
-def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
+def measure(fleet: Fleet, args) -> tuple[float, dict[int, float], dict[int, float]]:
     names = fleet.names
     host = names[0]
     say(f"provisioning {len(names)} host(s) first: installs the packages, takes minutes")
@@ -201,6 +203,7 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
     if 8 in sizes:
         print(f"  --full: 8 hosts against 1: "
               f"{ratio(m['rigforge verify --full, 8 hosts'], full_one):.2f}")
+    separate: dict[int, float] = {}
     if args.separate_hosts and len(sizes) > 1:
         share = host_share(len(names))
         say(f"P4 fleets again, every host limited to {share:.2f} CPU")
@@ -219,12 +222,11 @@ def measure(fleet: Fleet, args) -> tuple[float, dict[int, float]]:
         base, floor_base = ms["rigforge verify, 1 host(s)"], ms["floor, 1 host(s)"]
         for n in sizes[1:]:
             mine, floor_n = ms[f"rigforge verify, {n} host(s)"], ms[f"floor, {n} host(s)"]
-            r = ratio(mine, base)
-            print(f"  fleet{n}_vs_1={r:.2f}; the floor's own {ratio(floor_n, floor_base):.2f}; "
-                  f"rigforge against the floor at {n}: {ratio(mine, floor_n):.2f}")
-            if n == 8:
-                print(f"  fleet8_vs_1_separate_hosts={r:.2f}")
-    return to_floor, fleet_ratios
+            separate[n] = ratio(mine, base)
+            print(f"  fleet{n}_vs_1={separate[n]:.2f}; the floor's own "
+                  f"{ratio(floor_n, floor_base):.2f}; rigforge against the floor at {n}: "
+                  f"{ratio(mine, floor_n):.2f}")
+    return to_floor, fleet_ratios, separate
 
 
 if __name__ == "__main__":
