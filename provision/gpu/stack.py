@@ -9,17 +9,17 @@ alternative:
 >>> facts = HostFacts("ubuntu", "24.04", "x86_64")
 >>> chosen = {"cuda_version": "12.8", "nvidia_driver_branch": "535"}
 >>> resolve(chosen, facts, ["nvidia_driver", "cuda"]).problems[0].message
-'CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 570 or CUDA 12.2.'
+'CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 580 or CUDA 12.2.'
 
-"auto" means the host's row of OS_DEFAULTS. The Ansible roles resolve "auto" from the same
-table, so a value chosen here is the value a role installs.
+"auto" means the host's row of the facts table (:mod:`provision.gpu.table`), which the
+Ansible roles read too, so a value chosen here is the value a role installs.
 """
 
 import re
 from dataclasses import dataclass, field, fields
 from itertools import product
 
-from provision.gpu import pci
+from provision.gpu import pci, table
 from provision.gpu.parsers import GpuDevice, KernelModule, OsRelease, SecureBoot
 
 AUTO = "auto"
@@ -44,131 +44,43 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 GPU_COMPONENTS: tuple[str, ...] = ("nvidia_driver", "cuda", "cudnn")
 
-#: Flavor rule for a row of OS_DEFAULTS: open kernel modules when every GPU is Turing or
+#: Flavor rule of an OS row's defaults: open kernel modules when every GPU is Turing or
 #: newer (or no GPU is known), proprietary when any GPU is older.
 OPEN_FROM_TURING = "open-from-turing"
 
-# Defaults. The Ansible roles' "auto" values come from this same table: keep them in step.
-OS_DEFAULTS: dict[tuple[str, str], dict[str, str]] = {
-    # Debian 12: everything from Debian except cuDNN, whose Debian package (nvidia-cudnn)
-    # only downloads from NVIDIA at install time and installs nothing non-interactively.
-    ("debian", "12"): {
-        "nvidia_driver_source": "debian",
-        "nvidia_driver_branch": "535",
-        "nvidia_driver_flavor": "proprietary",
-        "cuda_source": "distro",
-        "cuda_version": "11.8",
-        "cudnn_source": "cuda-repo",
-        "cudnn_version": "9",
-    },
-    ("ubuntu", "22.04"): {
-        "nvidia_driver_source": "ubuntu",
-        "nvidia_driver_branch": "570",
-        "nvidia_driver_flavor": OPEN_FROM_TURING,
-        "cuda_source": "cuda-repo",
-        "cuda_version": "12.8",
-        "cudnn_source": "cuda-repo",
-        "cudnn_version": "9",
-    },
-    ("ubuntu", "24.04"): {
-        "nvidia_driver_source": "ubuntu",
-        "nvidia_driver_branch": "570",
-        "nvidia_driver_flavor": OPEN_FROM_TURING,
-        "cuda_source": "cuda-repo",
-        "cuda_version": "12.8",
-        "cudnn_source": "cuda-repo",
-        "cudnn_version": "9",
-    },
-}
-
 #: The row used for a host that was not probed (no OS facts).
-UNPROBED_DEFAULTS: tuple[str, str] = ("ubuntu", "24.04")
+UNPROBED_DEFAULTS = "ubuntu-24.04"
 
 OS_NAMES = {"debian": "Debian", "ubuntu": "Ubuntu"}
 
-#: The driver branch Debian's own packages ship (nvidia_driver_source: debian).
-DEBIAN_DRIVER_BRANCH: dict[tuple[str, str], str] = {("debian", "12"): "535"}
+#: The first Turing device ID; an unknown ID below it is taken as older (as the role does).
+FIRST_TURING_DEVICE_ID = 0x1E00
 
-#: The CUDA toolkit each distribution ships (cuda_source: distro): nvidia-cuda-toolkit.
-DISTRO_CUDA: dict[tuple[str, str], str] = {
-    ("debian", "12"): "11.8",
-    ("ubuntu", "22.04"): "11.5",
-    ("ubuntu", "24.04"): "12.0",
-}
 
-#: NVIDIA's CUDA network repo: its directory per OS, and per machine architecture.
-CUDA_REPO_OS: dict[tuple[str, str], str] = {
-    ("ubuntu", "22.04"): "ubuntu2204",
-    ("ubuntu", "24.04"): "ubuntu2404",
-    ("debian", "12"): "debian12",
-}
-CUDA_REPO_ARCH: dict[str, dict[str, str]] = {
-    "ubuntu2204": {"x86_64": "x86_64", "aarch64": "sbsa"},
-    "ubuntu2404": {"x86_64": "x86_64", "aarch64": "sbsa"},
-    "debian12": {"x86_64": "x86_64"},
-}
-#: The oldest toolkit each repo carries (debian12's index starts at cuda-12-3).
-CUDA_REPO_OLDEST_CUDA: dict[str, str] = {"ubuntu2204": "11.7", "ubuntu2404": "12.5", "debian12": "12.3"}
+def _t() -> table.Table:
+    return table.table()
 
-#: The CUDA releases rigforge knows (cuda_version must be one of them).
-CUDA_RELEASES: tuple[str, ...] = (
-    *(f"11.{minor}" for minor in range(9)),
-    *(f"12.{minor}" for minor in (0, 1, 2, 3, 4, 5, 6, 8, 9)),
-    "13.0",
-    "13.1",
-    "13.2",
-)
 
-#: Minimum Linux driver branch per CUDA release "X.Y", with "X" as the fallback for the
-#: other releases of a major (NVIDIA's CUDA release notes, "CUDA Toolkit and Corresponding
-#: Driver Versions"). 12.x lists each release's own driver, since a minor's full feature set
-#: wants it (12.8 -> 570); 11.x and 13.x use the major's floor (minor-version compatibility).
-#: roles/cuda/vars/main.yml (__cuda_min_driver) carries the same table.
-CUDA_MIN_DRIVER: dict[str, int] = {
-    "11": 450,
-    "12": 525,
-    "12.0": 525,
-    "12.1": 530,
-    "12.2": 535,
-    "12.3": 545,
-    "12.4": 550,
-    "12.5": 555,
-    "12.6": 560,
-    "12.8": 570,
-    "12.9": 575,
-    "13": 580,
-}
+def cuda_releases() -> tuple[str, ...]:
+    """The CUDA releases rigforge knows (cuda_version must be one of them)."""
+    return _t().cuda_releases
 
 
 def cuda_min_driver(cuda_version: str) -> int | None:
     """The driver branch a CUDA release needs: ``cuda_min_driver("12.8") == 570``."""
-    if cuda_version in CUDA_MIN_DRIVER:
-        return CUDA_MIN_DRIVER[cuda_version]
-    return CUDA_MIN_DRIVER.get(cuda_version.split(".")[0])
+    return _t().cuda_min_branch(cuda_version)
 
 
-#: cuDNN major -> CUDA majors it is built for (packages cudnn9-cuda-11/12/13, libcudnn8).
-CUDNN_CUDA_MAJORS: dict[str, tuple[int, ...]] = {"8": (11, 12), "9": (11, 12, 13)}
-#: The oldest cuDNN major the cudnn role installs (roles/cudnn/vars: __cudnn_first_supported_major).
-CUDNN_FIRST_SUPPORTED = 9
+def _generation(arch: str) -> table.Generation | None:
+    return _t().generations.get(arch)
 
-#: Driver branch limits per GPU generation.
-ARCH_MAX_BRANCH: dict[str, int] = {"Kepler": 470, "Maxwell": 580, "Pascal": 580, "Volta": 580}
-ARCH_MIN_BRANCH: dict[str, int] = {"Blackwell": 570}
-#: Generations the open kernel modules drive (Turing and newer); Blackwell needs them.
-OPEN_MODULE_ARCHITECTURES = pci.ARCHITECTURES[pci.generation("Turing") :]
-OPEN_ONLY_ARCHITECTURES = ("Blackwell",)
 
-#: CUDA limits per GPU generation: the first release with the generation's compute
-#: capability, and the last major that still supports it (CUDA 12 dropped Kepler,
-#: CUDA 13 dropped Maxwell, Pascal and Volta).
-ARCH_MIN_CUDA: dict[str, str] = {"Ada": "11.8", "Hopper": "11.8", "Blackwell": "12.8"}
-ARCH_LAST_CUDA_MAJOR: dict[str, int] = {"Kepler": 11, "Maxwell": 12, "Pascal": 12, "Volta": 12}
+def _open_module_architectures() -> tuple[str, ...]:
+    return tuple(name for name, gen in _t().generations.items() if gen.open)
 
-#: Ollama: driver >= 550; compute capability 5.0 to 6.2 (Maxwell, Pascal) needs >= 570.
-OLLAMA_MIN_BRANCH = 550
-OLLAMA_OLD_GPU_MIN_BRANCH = 570
-OLLAMA_OLD_GPU_ARCHITECTURES = ("Maxwell", "Pascal")
+
+def _open_only_architectures() -> tuple[str, ...]:
+    return tuple(name for name, gen in _t().generations.items() if gen.open_only)
 
 
 @dataclass(frozen=True)
@@ -271,14 +183,33 @@ def _os_key(facts: HostFacts) -> tuple[str, str] | None:
 def _os_name(key: tuple[str, str] | None) -> str:
     if key is None:
         return "this host"
+    row = _os_row(key)
+    if row:
+        return row["name"]
     return f"{OS_NAMES.get(key[0], key[0])} {key[1]}".strip()
 
 
-def _defaults_row(key: tuple[str, str] | None) -> tuple[tuple[str, str], dict[str, str]]:
-    if key in OS_DEFAULTS:
-        return key, OS_DEFAULTS[key]
-    row = {"debian": ("debian", "12")}.get(key[0] if key else "", UNPROBED_DEFAULTS)
-    return row, OS_DEFAULTS[row]
+def _row_key(key: tuple[str, str] | None) -> str | None:
+    return f"{key[0]}-{key[1]}" if key else None
+
+
+def _os_row(key: tuple[str, str] | None) -> dict | None:
+    """The table's row for an OS key ("ubuntu", "24.04"), or None for an OS rigforge lacks."""
+    return _t().os_row(_row_key(key))
+
+
+def _supported(key: tuple[str, str] | None) -> bool:
+    return _os_row(key) is not None
+
+
+def _defaults_row(key: tuple[str, str] | None) -> tuple[tuple[str, str], dict]:
+    """The OS row whose defaults apply: the host's own, else its family's first, else Ubuntu 24.04."""
+    row = _os_row(key)
+    if row is None:
+        family = [r for r in _t().os_rows.values() if key and r["id"] == key[0]]
+        row = family[0] if family else _t().os_row(UNPROBED_DEFAULTS)
+    assert row is not None
+    return (row["id"], row["version"]), row
 
 
 def _known_gpus(facts: HostFacts) -> list[tuple[GpuDevice, str]]:
@@ -298,14 +229,10 @@ def _labels(gpus: list[tuple[GpuDevice, str]]) -> str:
     return ", ".join(names)
 
 
-#: The first Turing device ID; an unknown ID below it is taken as older (as the role does).
-FIRST_TURING_DEVICE_ID = 0x1E00
-
-
 def _pre_turing(gpu: GpuDevice) -> bool:
     arch = gpu.architecture or pci.architecture(gpu.device_id)
     if arch:
-        return arch not in OPEN_MODULE_ARCHITECTURES
+        return arch not in _open_module_architectures()
     device_id = pci.parse_device_id(gpu.device_id)
     return device_id is not None and device_id < FIRST_TURING_DEVICE_ID
 
@@ -316,12 +243,47 @@ def _default_flavor(facts: HostFacts) -> str:
 
 def cuda_repo(os_id: str | None, os_version: str | None, arch: str | None) -> str | None:
     """NVIDIA's CUDA repo directory for a host, e.g. ``"ubuntu2404/x86_64"``; None if there is none."""
-    key = _os_key(HostFacts(os_id, os_version))
-    repo = CUDA_REPO_OS.get(key) if key else None
-    if repo is None:
+    row = _os_row(_os_key(HostFacts(os_id, os_version)))
+    if row is None or not row.get("cuda_repo"):
         return None
-    machine = CUDA_REPO_ARCH[repo].get(arch or "x86_64")
-    return f"{repo}/{machine}" if machine else None
+    machine = row["cuda_repo_arches"].get(arch or "x86_64")
+    return f"{row['cuda_repo']}/{machine}" if machine else None
+
+
+def _compute(gpu: GpuDevice) -> tuple[int, int] | None:
+    found = pci.chip(gpu.device_id)
+    if found:
+        return found.compute_capability
+    arch = gpu.architecture or pci.architecture(gpu.device_id)
+    return pci.ARCHITECTURE_COMPUTE_CAPABILITY.get(arch) if arch else None
+
+
+def cudnn_release(cudnn_version: str, cuda_version: str, gpus: tuple[GpuDevice, ...] = ()) -> table.Cudnn:
+    """The cuDNN release line a host gets: the current one, or the last that fits its CUDA and GPUs.
+
+    >>> cudnn_release("9", "12.8").release
+    '9'
+    >>> cudnn_release("9", "11.8").release
+    '9.10.2'
+
+    Raises ValueError naming the reason when no line of that major fits.
+    """
+    cuda_major = _version(cuda_version)[0]
+    computes = [c for c in (_compute(g) for g in gpus) if c]
+    lines = [c for c in _t().cudnn if c.release.split(".")[0] == str(cudnn_version)]
+    if not lines:
+        known = sorted({c.release.split(".")[0] for c in _t().cudnn})
+        raise ValueError(f"unknown cuDNN major {cudnn_version!r}; known: {', '.join(known)}")
+    for line in lines:
+        if cuda_major in line.cuda_majors and all(c >= line.min_compute for c in computes):
+            return line
+    majors = sorted({m for line in lines for m in line.cuda_majors})
+    if cuda_major not in majors:
+        raise ValueError(f"cuDNN {cudnn_version} is built for CUDA {_join_majors(tuple(majors))}, "
+                         f"not CUDA {cuda_version}")
+    oldest = min(line.min_compute for line in lines if cuda_major in line.cuda_majors)
+    raise ValueError(f"no cuDNN {cudnn_version} release for CUDA {cuda_major} supports compute "
+                     f"capability below {oldest[0]}.{oldest[1]}")
 
 
 def cudnn_package(cudnn_version: str, cuda_version: str) -> str:
@@ -331,19 +293,10 @@ def cudnn_package(cudnn_version: str, cuda_version: str) -> str:
     'cudnn9-cuda-12'
 
     cuDNN 8 is one package, libcudnn8, whose versions carry the CUDA release
-    (``8.9.7.29-1+cuda12.2``); the role pins that version.
+    (``8.9.7.29-1+cuda12.2``).
     """
-    cuda_major = _version(cuda_version)[0]
-    majors = CUDNN_CUDA_MAJORS.get(str(cudnn_version))
-    if majors is None:
-        raise ValueError(f"unknown cuDNN major {cudnn_version!r}; known: {', '.join(CUDNN_CUDA_MAJORS)}")
-    if cuda_major not in majors:
-        raise ValueError(
-            f"cuDNN {cudnn_version} is built for CUDA {_join_majors(majors)}, not CUDA {cuda_version}"
-        )
-    if str(cudnn_version) == "8":
-        return "libcudnn8"
-    return f"cudnn{cudnn_version}-cuda-{cuda_major}"
+    line = cudnn_release(cudnn_version, cuda_version)
+    return table.fill(line.package, cudnn=str(cudnn_version), cuda=str(_version(cuda_version)[0]))
 
 
 def _join_majors(majors: tuple[int, ...]) -> str:
@@ -353,22 +306,69 @@ def _join_majors(majors: tuple[int, ...]) -> str:
 
 def newest_cuda_for_branch(branch: int) -> str | None:
     """The newest CUDA release whose full feature set a driver branch supports."""
-    fitting = [cuda for cuda in CUDA_RELEASES if (cuda_min_driver(cuda) or 0) <= branch]
+    fitting = [cuda for cuda in cuda_releases() if (cuda_min_driver(cuda) or 0) <= branch]
     return max(fitting, key=_version) if fitting else None
+
+
+def eol_warning(branch: str, today: str | None = None, installed: bool = False) -> str | None:
+    """The warning for a driver branch past its end of life, naming the branch to move to."""
+    found = _t().branch(branch)
+    today = today or _t().checked
+    if found is None or not found.eol_passed(today):
+        return None
+    targets = [b for b in _t().supported_long_term() if int(b) > found.number] or [_t().default_branch]
+    target = _t().branch(targets[0])
+    until = f", supported to {target.eol}" if target and target.eol else ""
+    what = "The installed driver branch" if installed else "Driver branch"
+    return (f"{what} {branch} reached its end of life in {found.eol} (no more security fixes); "
+            f"move to {targets[0]}, the long-term branch{until} (`rigforge update-drivers --branch "
+            f"{targets[0]}`).")
+
+
+def advised_branch(needed: int) -> int:
+    """The branch to advise for a floor: the oldest at or above it that is still supported."""
+    today = _t().checked
+    for found in sorted(_t().branches, key=lambda b: b.number):
+        if found.number >= needed and not found.eol_passed(today) and found.kind != "new-feature":
+            return found.number
+    return needed
+
+
+def default_branch(facts: HostFacts, source: str, key: tuple[str, str] | None) -> str:
+    """The branch "auto" means: the distribution's own for its source, else the long-term one,
+    capped by the last branch of the oldest GPU generation on the host."""
+    row = _os_row(key) if key else None
+    if source == "debian" and row and row.get("distro_driver_branch"):
+        return str(row["distro_driver_branch"])
+    branch = int(_t().default_branch)
+    for _, arch in _known_gpus(facts):
+        gen = _generation(arch)
+        if gen and gen.last_branch and int(gen.last_branch) < branch and arch != "Kepler":
+            branch = int(gen.last_branch)
+    return str(branch)
 
 
 # --- defaults -----------------------------------------------------------------------------
 
 
 def defaults(facts: HostFacts) -> Stack:
-    """The "auto" stack for a host: its OS_DEFAULTS row, the flavor chosen from its GPUs.
+    """The "auto" stack for a host: its OS row of the table, the flavor chosen from its GPUs.
 
     A host without OS facts gets the UNPROBED_DEFAULTS row (Ubuntu 24.04).
     """
-    _, row = _defaults_row(_os_key(facts))
-    values = dict(row)
+    key, row = _defaults_row(_os_key(facts))
+    values = dict(row["defaults"])
     if values["nvidia_driver_flavor"] == OPEN_FROM_TURING:
         values["nvidia_driver_flavor"] = _default_flavor(facts)
+        flavors = row.get("distro_driver_flavors")
+        debian = values["nvidia_driver_source"] == "debian"
+        if debian and flavors and values["nvidia_driver_flavor"] not in flavors:
+            values["nvidia_driver_flavor"] = flavors[0]
+    values["nvidia_driver_branch"] = default_branch(facts, values["nvidia_driver_source"], key)
+    distro = values["cuda_source"] == "distro"
+    values["cuda_version"] = str(row["distro_cuda"]) if distro else _t().default_cuda
+    values["cudnn_source"] = "cuda-repo"
+    values["cudnn_version"] = _t().default_cudnn
     return Stack(**values)
 
 
@@ -402,19 +402,21 @@ def _malformed(name: str, text: str) -> str | None:
         return f'nvidia_driver_branch is {text!r}; use a 3-digit driver branch such as "570", or auto.'
     if name == "cuda_version" and not _CUDA.match(text):
         return f'cuda_version is {text!r}; use a CUDA release "X.Y" such as "12.8", or auto.'
-    if name == "cuda_version" and text not in CUDA_RELEASES:
-        return f"cuda_version {text} is not a CUDA release rigforge knows: {', '.join(CUDA_RELEASES)}."
-    if name == "cudnn_version" and (not _CUDNN.match(text) or text not in CUDNN_CUDA_MAJORS):
-        return (
-            f"cudnn_version is {text!r}; use a cuDNN major version ({', '.join(CUDNN_CUDA_MAJORS)}), or auto."
-        )
-    if name == "cudnn_version" and int(text) < CUDNN_FIRST_SUPPORTED:
-        # The table knows cuDNN 8 (for advice and checks); the cudnn role installs only the
-        # cudnn<major>-cuda-<major> packages that start with cuDNN 9.
+    if name == "cuda_version" and text not in cuda_releases():
+        return f"cuda_version {text} is not a CUDA release rigforge knows: {', '.join(cuda_releases())}."
+    majors = sorted({int(c.release.split(".")[0]) for c in _t().cudnn})
+    installable = sorted({int(c.release.split(".")[0]) for c in _t().cudnn if c.installable})
+    known = ", ".join(map(str, majors))
+    if name == "cudnn_version" and not _CUDNN.match(text):
+        return f"cudnn_version is {text!r}; use a cuDNN major version ({known}), or auto."
+    if name == "cudnn_version" and int(text) not in majors:
+        return f"cudnn_version is {text!r}; use a cuDNN major version ({known}), or auto."
+    if name == "cudnn_version" and int(text) not in installable:
+        # The cudnn role installs only the cudnn<major>-cuda-<major> packages that start with cuDNN 9.
         return (
             f"cudnn_version {text} cannot be installed by rigforge's cudnn role, which installs "
-            f"cuDNN {CUDNN_FIRST_SUPPORTED} or later (NVIDIA's cudnn9-cuda-<major> packages); "
-            f"use cudnn_version: \"{CUDNN_FIRST_SUPPORTED}\", or auto."
+            f"cuDNN {installable[0]} or later (NVIDIA's cudnn9-cuda-<major> packages); "
+            f"use cudnn_version: \"{installable[0]}\", or auto."
         )
     return None
 
@@ -465,7 +467,8 @@ class _Checker:
         return None
 
     def use_branch(self, branch: int | str) -> str:
-        """How to get a branch, given the driver source."""
+        """How to get a branch (or the first supported one above it), given the driver source."""
+        branch = advised_branch(int(branch))
         if self.stack.nvidia_driver_source == "debian" and "nvidia_driver" in self.components:
             return f"Use nvidia_driver_source: cuda-repo with nvidia_driver_branch: {branch}"
         return f"Use {branch}"
@@ -492,8 +495,8 @@ class _Checker:
                     "that need its OS, GPUs and Secure Boot state (run `rigforge probe`)."
                 )
             return
-        if gpu_work and self.key not in OS_DEFAULTS:
-            supported = ", ".join(_os_name(key) for key in OS_DEFAULTS)
+        if gpu_work and not _supported(self.key):
+            supported = ", ".join(row["name"] for row in _t().os_rows.values())
             self.problem(
                 f"{self.os_name} is not a supported OS for {', '.join(sorted(gpu_work))}; "
                 f"rigforge supports {supported}.",
@@ -511,12 +514,12 @@ class _Checker:
                 )
 
     def repo_problem(self, variable: str, what: str) -> None:
-        if not self.facts.probed or self.key not in OS_DEFAULTS:
+        if not self.facts.probed or not _supported(self.key):
             return  # an unprobed host has no facts to check; an unsupported OS is one problem already
         if cuda_repo(self.facts.os_id, self.facts.os_version, self.facts.arch) is not None:
             return
-        repo = CUDA_REPO_OS.get(self.key) if self.key else None
-        if repo is None:
+        repo = (_os_row(self.key) or {}).get("cuda_repo")
+        if not repo:
             self.problem(
                 f"NVIDIA's CUDA repo has no build for {self.os_name}; {variable} is cuda-repo.", variable
             )
@@ -538,27 +541,45 @@ class _Checker:
                     "Use nvidia_driver_source: ubuntu or cuda-repo.",
                     "nvidia_driver_source",
                 )
-            debian_branch = DEBIAN_DRIVER_BRANCH.get(key or ("debian", "12"), "535")
-            if stack.nvidia_driver_branch != debian_branch:
+            row = _os_row(key) if key and key[0] == "debian" else _t().os_row("debian-12")
+            debian_branch = str((row or {}).get("distro_driver_branch", ""))
+            if row and stack.nvidia_driver_branch != debian_branch:
                 self.problem(
-                    f"Debian 12 ships driver branch {debian_branch} only; nvidia_driver_branch is "
+                    f"{row['name']} ships driver branch {debian_branch} only; nvidia_driver_branch is "
                     f"{stack.nvidia_driver_branch}. Use nvidia_driver_branch: {debian_branch}, or "
                     f"nvidia_driver_source: cuda-repo for {stack.nvidia_driver_branch}.",
                     "nvidia_driver_source",
                     "nvidia_driver_branch",
                 )
+            flavors = (row or {}).get("distro_driver_flavors", []) if key and key[0] == "debian" else []
+            if row and flavors and stack.nvidia_driver_flavor not in flavors:
+                self.problem(
+                    f"{row['name']}'s own driver packages carry the {' and '.join(flavors)} kernel modules "
+                    f"only; nvidia_driver_flavor is {stack.nvidia_driver_flavor}. Use nvidia_driver_flavor: "
+                    f"{flavors[0]}, or nvidia_driver_source: cuda-repo for the {stack.nvidia_driver_flavor} "
+                    "modules.",
+                    "nvidia_driver_flavor",
+                )
         elif source == "ubuntu" and key is not None and key[0] != "ubuntu":
             self.problem(
                 "nvidia_driver_source ubuntu installs Ubuntu's packaged driver and this host runs "
                 f"{self.os_name}. Use nvidia_driver_source: cuda-repo"
-                + (" or debian (branch 535)." if key[0] == "debian" else "."),
+                + (f" or debian (branch {(_os_row(key) or {}).get('distro_driver_branch', '')})."
+                   if key[0] == "debian" and _os_row(key) else "."),
                 "nvidia_driver_source",
             )
         elif source == "cuda-repo":
             self.repo_problem("nvidia_driver_source", "the driver")
         self.check_generations(branch)
         self.check_secure_boot()
+        warning = eol_warning(stack.nvidia_driver_branch)
+        if warning:
+            self.notes.append(warning)
         loaded = self.facts.driver_loaded
+        if loaded and loaded.split(".")[0] != stack.nvidia_driver_branch:
+            warning = eol_warning(loaded.split(".")[0], installed=True)
+            if warning:
+                self.notes.append(warning)
         if loaded and loaded.split(".")[0] != stack.nvidia_driver_branch:
             self.notes.append(
                 f"The loaded driver is {loaded}; provisioning installs branch {stack.nvidia_driver_branch} "
@@ -575,24 +596,25 @@ class _Checker:
                 "for this host, or fit a Turing or newer GPU.",
                 "nvidia_driver_branch",
             )
-        for arch, limit in ARCH_MAX_BRANCH.items():
-            old = self.gpus_of([arch])
+        for arch, gen in _t().generations.items():
+            old, limit = self.gpus_of([arch]), int(gen.last_branch or 999)
             if arch != "Kepler" and old and branch > limit:
                 self.problem(
                     f"{arch} GPUs ({_labels(old)}) are supported up to driver branch {limit}; "
                     f"nvidia_driver_branch is {stack.nvidia_driver_branch}. Use {limit}.",
                     "nvidia_driver_branch",
                 )
-        for arch, floor in ARCH_MIN_BRANCH.items():
-            new = self.gpus_of([arch])
+        for arch, gen in _t().generations.items():
+            new, floor = self.gpus_of([arch]), int(gen.first_branch or 0)
             if new and branch < floor:
                 self.problem(
                     f"{arch} GPUs ({_labels(new)}) need driver >= {floor}; nvidia_driver_branch is "
                     f"{stack.nvidia_driver_branch}. {self.use_branch(floor)}.",
                     "nvidia_driver_branch",
                 )
-        closed_only = [(g, a) for g, a in self.gpus if a not in OPEN_MODULE_ARCHITECTURES and a != "Kepler"]
-        open_only = self.gpus_of(OPEN_ONLY_ARCHITECTURES)
+        open_archs = _open_module_architectures()
+        closed_only = [(g, a) for g, a in self.gpus if a not in open_archs and a != "Kepler"]
+        open_only = self.gpus_of(_open_only_architectures())
         if open_only and closed_only:
             self.problem(
                 f"No driver flavor drives both {_labels(open_only)} (open kernel modules only) and "
@@ -609,7 +631,8 @@ class _Checker:
         elif stack.nvidia_driver_flavor == "proprietary" and open_only:
             fix = "Use nvidia_driver_flavor: open"
             if stack.nvidia_driver_source == "debian":
-                fix += " with nvidia_driver_source: cuda-repo and nvidia_driver_branch: 570"
+                fix += " with nvidia_driver_source: cuda-repo and nvidia_driver_branch: "
+                fix += _t().default_branch
             self.problem(
                 f"Blackwell GPUs ({_labels(open_only)}) work only with the open kernel modules; "
                 f"nvidia_driver_flavor is proprietary. {fix}.",
@@ -652,8 +675,9 @@ class _Checker:
     def check_cuda(self) -> None:
         stack = self.stack
         cuda = stack.cuda_version
+        row = _os_row(self.key) or {}
+        distro = str(row.get("distro_cuda", "")) or None
         if stack.cuda_source == "distro" and self.key is not None:
-            distro = DISTRO_CUDA.get(self.key)
             if distro and distro != cuda:
                 self.problem(
                     f"{self.os_name}'s own CUDA (cuda_source: distro) is {distro}; cuda_version is {cuda}. "
@@ -663,10 +687,9 @@ class _Checker:
                 )
         elif stack.cuda_source == "cuda-repo":
             self.repo_problem("cuda_source", f"CUDA {cuda}")
-            repo = CUDA_REPO_OS.get(self.key) if self.key else None
-            oldest = CUDA_REPO_OLDEST_CUDA.get(repo or "")
-            if oldest and _version(cuda) < _version(oldest):
-                distro = DISTRO_CUDA.get(self.key)
+            repo = row.get("cuda_repo")
+            oldest = row.get("cuda_repo_oldest_cuda")
+            if repo and oldest and _version(cuda) < _version(oldest):
                 alternative = " or cuda_source: distro" if distro == cuda else ""
                 self.problem(
                     f"NVIDIA's {repo} repo starts at CUDA {oldest}; cuda_version is {cuda}. "
@@ -686,19 +709,19 @@ class _Checker:
                 variables = ("cuda_version",)
                 fix = f"Install driver {needed}" + (f" or use CUDA {newest}." if newest else ".")
             self.problem(f"CUDA {cuda} needs driver >= {needed}; {driver[1]}. {fix}", *variables)
-        for arch, first in ARCH_MIN_CUDA.items():
-            gpus = self.gpus_of([arch])
-            if gpus and _version(cuda) < _version(first):
+        for arch, gen in _t().generations.items():
+            gpus, first = self.gpus_of([arch]), gen.first_cuda
+            if gpus and first and _version(cuda) < _version(first):
                 via = " with cuda_source: cuda-repo" if stack.cuda_source == "distro" else ""
                 self.problem(
                     f"{arch} GPUs ({_labels(gpus)}) need CUDA >= {first}; cuda_version is {cuda}. "
                     f"Use cuda_version: {first} or newer{via}.",
                     "cuda_version",
                 )
-        for arch, last in ARCH_LAST_CUDA_MAJOR.items():
-            gpus = self.gpus_of([arch])
-            if gpus and _version(cuda)[0] > last:
-                newest = max((c for c in CUDA_RELEASES if _version(c)[0] == last), key=_version)
+        for arch, gen in _t().generations.items():
+            gpus, last = self.gpus_of([arch]), gen.last_cuda_major
+            if gpus and last is not None and _version(cuda)[0] > last:
+                newest = max((c for c in cuda_releases() if _version(c)[0] == last), key=_version)
                 self.problem(
                     f"CUDA {last + 1} dropped {arch} GPUs ({_labels(gpus)}); cuda_version is {cuda}. "
                     f"Use CUDA {newest}.",
@@ -718,16 +741,32 @@ class _Checker:
             )
         else:
             self.repo_problem("cudnn_source", f"cuDNN {stack.cudnn_version}")
-        majors = CUDNN_CUDA_MAJORS[stack.cudnn_version]
+        lines = [c for c in _t().cudnn if c.release.split(".")[0] == stack.cudnn_version]
+        majors = tuple(sorted({m for line in lines for m in line.cuda_majors}))
         cuda_major = _version(stack.cuda_version)[0]
         if cuda_major not in majors:
-            others = [v for v, m in CUDNN_CUDA_MAJORS.items() if cuda_major in m]
-            fix = f"Use cudnn_version: {max(others, key=int)} or" if others else "Use"
             self.problem(
                 f"cuDNN {stack.cudnn_version} is built for CUDA {_join_majors(majors)}; cuda_version is "
-                f"{stack.cuda_version}. {fix} a CUDA {majors[-1]} release.",
+                f"{stack.cuda_version}. Use a CUDA {majors[-1]} release.",
                 "cudnn_version",
                 "cuda_version",
+            )
+            return
+        try:
+            line = cudnn_release(stack.cudnn_version, stack.cuda_version, tuple(g for g, _ in self.gpus))
+        except ValueError as error:
+            self.problem(f"{error}; the GPUs are {_labels(self.gpus)}. Leave cudnn out of "
+                         "rigforge_components for this host.", "cudnn_version")
+            return
+        if line.release != lines[0].release:
+            floor = ".".join(map(str, lines[0].min_compute))
+            why = (f"CUDA {cuda_major}" if cuda_major not in lines[0].cuda_majors else
+                   f"compute capability below {floor} ({_labels(self.gpus)})")
+            self.notes.append(
+                f"cuDNN {lines[0].newest or lines[0].release} is built for CUDA "
+                f"{_join_majors(lines[0].cuda_majors)} and compute capability "
+                f"{'.'.join(map(str, lines[0].min_compute))} or newer; for {why} the cudnn component "
+                f"pins cuDNN {line.release}, the last release that supports it."
             )
 
     # ollama
@@ -738,21 +777,23 @@ class _Checker:
         branch, described = driver
         variables = ("nvidia_driver_branch",) if "nvidia_driver" in self.components else ()
         fix = self.use_branch if "nvidia_driver" in self.components else (lambda b: f"Install driver {b}")
-        old = self.gpus_of(OLLAMA_OLD_GPU_ARCHITECTURES)
-        if old and branch < OLLAMA_OLD_GPU_MIN_BRANCH:
+        ollama = _t().raw["ollama"]
+        floor, old_floor = int(ollama["min_branch"]), int(ollama["old_gpu_min_branch"])
+        old = self.gpus_of(ollama["old_gpu_generations"])
+        if old and branch < old_floor:
             gpu, arch = old[0]
             found = pci.chip(gpu.device_id)
             capability = ""
             if found:
                 capability = ", compute capability {}.{}".format(*found.compute_capability)
             self.problem(
-                f"Ollama needs driver >= {OLLAMA_OLD_GPU_MIN_BRANCH} for compute capability 5.0 to 6.2 GPUs "
-                f"({_labels(old)}: {arch}{capability}); {described}. {fix(OLLAMA_OLD_GPU_MIN_BRANCH)}.",
+                f"Ollama needs driver >= {old_floor} for compute capability 5.0 to 6.2 GPUs "
+                f"({_labels(old)}: {arch}{capability}); {described}. {fix(old_floor)}.",
                 *variables,
             )
-        elif branch < OLLAMA_MIN_BRANCH:
+        elif branch < floor:
             self.problem(
-                f"Ollama needs driver >= {OLLAMA_MIN_BRANCH}; {described}. {fix(570)}.",
+                f"Ollama needs driver >= {floor}; {described}. {fix(_t().default_branch)}.",
                 *variables,
             )
 
@@ -768,6 +809,7 @@ def resolve(host_vars: dict, facts: HostFacts, components: list[str]) -> Resolut
     problems: list[Problem] = []
     notes: list[str] = []
     values = {}
+    auto = set(VARIABLES)
     for name in VARIABLES:
         value, problem, note = _normalise(name, host_vars.get(name))
         if problem:
@@ -775,6 +817,14 @@ def resolve(host_vars: dict, facts: HostFacts, components: list[str]) -> Resolut
         if note:
             notes.append(note)
         values[name] = value if value is not None else getattr(base, name)
+        auto.discard(name) if value is not None else None
+    key, row = _defaults_row(_os_key(facts))
+    # "auto" follows a chosen source, as the roles resolve it.
+    if "nvidia_driver_branch" in auto:
+        values["nvidia_driver_branch"] = default_branch(facts, values["nvidia_driver_source"], key)
+    if "cuda_version" in auto:
+        distro = values["cuda_source"] == "distro" and row.get("distro_cuda")
+        values["cuda_version"] = str(row["distro_cuda"]) if distro else _t().default_cuda
     stack = Stack(**values)
     checker = _Checker(stack, facts, set(components))
     checker.run()
@@ -807,9 +857,10 @@ def _candidates(facts: HostFacts, base: Stack) -> list[Stack]:
         for s in CHOICES["nvidia_driver_source"]
         if s != base.nvidia_driver_source and (key is None or s == "cuda-repo" or s == key[0])
     ]
-    branches = list(dict.fromkeys([base.nvidia_driver_branch, "570", "580"]))
+    distro_branch = str((_os_row(key) or {}).get("distro_driver_branch", "")) or base.nvidia_driver_branch
+    branches = list(dict.fromkeys([base.nvidia_driver_branch, distro_branch, *_t().supported_long_term()]))
     flavors = list(dict.fromkeys([base.nvidia_driver_flavor, *CHOICES["nvidia_driver_flavor"]]))
-    cudas = list(dict.fromkeys([(base.cuda_source, base.cuda_version), ("cuda-repo", "12.8")]))
+    cudas = list(dict.fromkeys([(base.cuda_source, base.cuda_version), ("cuda-repo", _t().default_cuda)]))
     found = []
     for source, branch, flavor, (cuda_source, cuda_version) in product(sources, branches, flavors, cudas):
         found.append(

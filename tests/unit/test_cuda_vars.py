@@ -51,8 +51,10 @@ class RoleVars:
     def __init__(self, role: str, os_name: str, **overrides):
         self.loader = DataLoader()
         self.variables: dict = {}
-        for name in ("defaults/main.yml", "vars/main.yml"):
-            self.variables.update(self._load(ROLES / role / name))
+        # The facts table first: the vars of the gpu_stack role, on which the role depends.
+        for path in (ROLES / "gpu_stack" / "vars" / "main.yml", ROLES / role / "defaults" / "main.yml",
+                     ROLES / role / "vars" / "main.yml"):
+            self.variables.update(self._load(path))
         facts = {**FACTS[os_name], "architecture": "x86_64"}
         self.variables.update(ansible_facts=facts, inventory_hostname="rig1", role_path=str(ROLES / role))
         self.os_file = Path(self.eval(f"lookup('ansible.builtin.first_found', __{role}_os_vars_files)"))
@@ -124,7 +126,7 @@ def test_cuda_version_must_be_x_dot_y(version):
     assert v["__cuda_version_valid"] is False
     assert v["__cuda_msg_bad_version"].startswith(
         'cuda_version must be auto or a quoted "X.Y" CUDA release that rigforge knows (11.0, 11.1,')
-    assert v["__cuda_msg_bad_version"].endswith(f", 13.2); got {version}.")
+    assert v["__cuda_msg_bad_version"].endswith(f", 13.5); got {version}.")
 
 
 @pytest.mark.parametrize("version", ["14.0", "12.7", "12.10", "10.2"])
@@ -139,7 +141,8 @@ def test_unsupported_os_gets_the_default_file_and_a_message():
     assert v.os_file.name == "default.yml"
     assert v["__cuda_os | length"] == 0
     assert v["__cuda_msg_unsupported_os"] == (
-        "The cuda role supports Debian 12, Ubuntu 22.04/24.04; rig1 runs Fedora 41.")
+        "The cuda role supports Ubuntu 22.04, Ubuntu 24.04, Ubuntu 26.04, Debian 12, Debian 13; "
+        "rig1 runs Fedora 41.")
 
 
 # --- cuda: the distro's fixed version ------------------------------------------------------------
@@ -166,15 +169,16 @@ def test_auto_source_on_debian_with_another_version_is_refused_too():
 def test_min_driver_table_is_the_one_from_nvidia_release_notes():
     v = RoleVars("cuda", "Ubuntu 24.04")
     assert v["__cuda_min_driver"] == {
-        "11": 450, "12": 525, "13": 580,
+        **{f"11.{minor}": 450 for minor in range(9)},
         "12.0": 525, "12.1": 530, "12.2": 535, "12.3": 545, "12.4": 550,
         "12.5": 555, "12.6": 560, "12.8": 570, "12.9": 575,
+        "13.0": 580, "13.1": 590, "13.2": 595, "13.3": 610, "13.4": 615, "13.5": 615,
     }
 
 
 @pytest.mark.parametrize(("version", "needed"), [
     ("12.8", 570), ("12.9", 575), ("12.2", 535), ("12.0", 525),
-    ("12.7", 525), ("11.8", 450), ("11.5", 450), ("13.0", 580), ("13.1", 580),
+    ("12.7", 0), ("11.8", 450), ("11.5", 450), ("13.0", 580), ("13.1", 590),
 ])
 def test_min_driver_lookup_falls_back_to_the_major_version(version, needed):
     assert RoleVars("cuda", "Ubuntu 24.04", cuda_version=version)["__cuda_min_driver_needed"] == needed
@@ -356,16 +360,6 @@ def test_cudnn_resolves_cuda_exactly_as_the_cuda_role(os_name, overrides):
     assert cudnn["__cudnn_cuda_major"] == cuda["__cuda_major"]
 
 
-def test_cudnn_keeps_a_copy_of_the_cuda_os_tables():
-    for os_file in ("Debian.yml", "Ubuntu.yml", "default.yml"):
-        cuda = yaml.safe_load((ROLES / "cuda" / "vars" / os_file).read_text())
-        cudnn = yaml.safe_load((ROLES / "cudnn" / "vars" / os_file).read_text())
-        assert cudnn["__cudnn_cuda_os_defaults"] == cuda["__cuda_os_defaults"], os_file
-    cuda = yaml.safe_load((ROLES / "cuda" / "vars" / "main.yml").read_text())
-    cudnn = yaml.safe_load((ROLES / "cudnn" / "vars" / "main.yml").read_text())
-    assert cudnn["__cudnn_cuda_repo_default_version"] == cuda["__cuda_repo_default_version"]
-
-
 @pytest.mark.parametrize(("os_name", "what"), [
     ("Debian 12", "Debian's nvidia-cudnn (non-free; cuDNN 8.5 for CUDA 11.7)"),
     ("Ubuntu 22.04", "Ubuntu's nvidia-cudnn (multiverse, taken from Debian)"),
@@ -442,16 +436,18 @@ def test_messages_are_single_lines(role, os_name):
         assert "\n" not in v[name] and "  " not in v[name], (name, v[name])
 
 
-def test_tables_agree_with_the_python_resolver():
+def test_roles_and_resolver_read_one_table():
+    """cuda and cudnn resolve "auto" as provision/gpu/stack.py does: both read roles/gpu_stack."""
     stack = pytest.importorskip("provision.gpu.stack")
-    cuda, cudnn = RoleVars("cuda", "Ubuntu 24.04"), RoleVars("cudnn", "Ubuntu 24.04")
-    assert cuda["__cuda_min_driver"] == stack.CUDA_MIN_DRIVER
-    assert cuda["__cuda_releases"] == list(stack.CUDA_RELEASES)
-    for (os_id, release), row in stack.OS_DEFAULTS.items():
-        os_name = f"{stack.OS_NAMES[os_id]} {release}"
+    assert RoleVars("cuda", "Ubuntu 24.04")["__cuda_releases"] == list(stack.cuda_releases())
+    role_table = RoleVars("cuda", "Ubuntu 24.04")["__cuda_min_driver"]
+    for release in stack.cuda_releases():
+        assert role_table[release] == stack.cuda_min_driver(release)
+    for os_name in ("Debian 12", "Ubuntu 22.04", "Ubuntu 24.04"):
+        os_id, release = os_name.split()
+        row = stack.defaults(stack.HostFacts(os_id.lower(), release, "x86_64"))
         cuda, cudnn = RoleVars("cuda", os_name), RoleVars("cudnn", os_name)
-        assert (cuda["__cuda_source"], cuda["__cuda_version"]) == (row["cuda_source"], row["cuda_version"])
-        assert cuda["__cuda_os.distro_version"] == stack.DISTRO_CUDA[(os_id, release)]
-        assert cudnn["__cudnn_source"] == row["cudnn_source"]
-        assert cudnn["__cudnn_major"] == row["cudnn_version"]
-        assert cudnn["__cudnn_package"] == stack.cudnn_package(row["cudnn_version"], row["cuda_version"])
+        assert (cuda["__cuda_source"], cuda["__cuda_version"]) == (row.cuda_source, row.cuda_version)
+        assert cudnn["__cudnn_source"] == row.cudnn_source
+        assert cudnn["__cudnn_major"] == row.cudnn_version
+        assert cudnn["__cudnn_package"] == stack.cudnn_package(row.cudnn_version, row.cuda_version)

@@ -37,6 +37,8 @@ def _variables(name: str) -> dict:
                           "distribution_major_version": case["fake"]["distribution_version"].split(".")[0]},
         "__nvidia_driver_install": {"changed": False},
         **{k: v for k, v in case.items() if k != "fake"},
+        # The facts table: the vars of the gpu_stack role, on which this role depends.
+        **_load("../gpu_stack/vars/main.yml"),
         **_load("vars/main.yml"),
         **_load(f"vars/{case['fake']['distribution']}.yml"),
     }
@@ -69,7 +71,7 @@ DEBIAN = {"distribution": "Debian", "distribution_version": "12.8", "kernel": "6
 NOBLE = {"distribution": "Ubuntu", "distribution_version": "24.04", "kernel": "6.8.0-45-generic"}
 JAMMY_HWE = {"distribution": "Ubuntu", "distribution_version": "22.04", "kernel": "6.8.0-45-generic"}
 DEB = "535.309.01-0+deb12u1"
-UBU = "570.133.20-0ubuntu0.24.04.1"
+UBU = "580.95.05-0ubuntu0.24.04.2"
 
 
 def plan(rows: list[tuple[str, str, str]]) -> dict:
@@ -148,11 +150,11 @@ CASES: dict[str, dict] = {
         "__nvidia_driver_kernel_build_dir": HEADERS_INSTALLED,
     },
     "noble_turing": {
-        "fake": NOBLE, **TURING, "__nvidia_driver_policy": ubuntu_policy("570-server-open"),
+        "fake": NOBLE, **TURING, "__nvidia_driver_policy": ubuntu_policy("580-server-open"),
         "__nvidia_driver_kernel_images": kernel_images("generic", "virtual"),
     },
     "noble_pascal": {
-        "fake": NOBLE, **PASCAL, "__nvidia_driver_policy": ubuntu_policy("570-server"),
+        "fake": NOBLE, **PASCAL, "__nvidia_driver_policy": ubuntu_policy("580-server"),
         "__nvidia_driver_kernel_images": kernel_images("generic"),
     },
     "noble_mixed": {"fake": NOBLE, "__nvidia_driver_lspci": lspci(RTX_3090, GTX_1080)},
@@ -167,12 +169,12 @@ CASES: dict[str, dict] = {
     },
     "noble_headless": {
         "fake": NOBLE, "nvidia_driver_ubuntu_package_set": "headless", "nvidia_driver_persistenced": False,
-        "__nvidia_driver_policy": ubuntu_policy("570-server-open"),
+        "__nvidia_driver_policy": ubuntu_policy("580-server-open"),
         "__nvidia_driver_kernel_images": kernel_images("generic"),
     },
     "noble_headless_no_signed": {
         "fake": NOBLE, "nvidia_driver_ubuntu_package_set": "headless", "nvidia_driver_flavor": "proprietary",
-        "__nvidia_driver_policy": ubuntu_policy("570-server", signed=False),
+        "__nvidia_driver_policy": ubuntu_policy("580-server", signed=False),
         "__nvidia_driver_kernel_images": kernel_images("generic"),
     },
     "jammy_hwe": {
@@ -181,7 +183,7 @@ CASES: dict[str, dict] = {
         "__nvidia_driver_kernel_images": kernel_images("generic-hwe-22.04"),
     },
     "noble_cuda_repo_open": {"fake": NOBLE, "nvidia_driver_source": "cuda-repo",
-                             "nvidia_driver_flavor": "open"},
+                             "nvidia_driver_branch": "570", "nvidia_driver_flavor": "open"},
     "noble_debian_source": {"fake": NOBLE, "nvidia_driver_source": "debian"},
     "sb_enabled": {"fake": DEBIAN, "__nvidia_driver_mokutil": mokutil("SecureBoot enabled\n")},
     "sb_shim_off": {"fake": DEBIAN, "__nvidia_driver_mokutil": mokutil(
@@ -282,11 +284,11 @@ class Case:
 
 @pytest.mark.parametrize(("name", "source", "branch", "flavor"), [
     ("debian_auto", "debian", "535", "proprietary"),
-    ("noble_turing", "ubuntu", "570", "open"),
-    ("noble_pascal", "ubuntu", "570", "proprietary"),
-    ("noble_mixed", "ubuntu", "570", "proprietary"),
-    ("noble_h100", "ubuntu", "570", "open"),
-    ("noble_no_gpu", "ubuntu", "570", "open"),
+    ("noble_turing", "ubuntu", "580", "open"),
+    ("noble_pascal", "ubuntu", "580", "proprietary"),
+    ("noble_mixed", "ubuntu", "580", "proprietary"),
+    ("noble_h100", "ubuntu", "580", "open"),
+    ("noble_no_gpu", "ubuntu", "580", "open"),
     ("jammy_hwe", "ubuntu", "535", "open"),
     ("debian_cuda_repo_570", "cuda-repo", "570", "proprietary"),
 ])
@@ -314,24 +316,24 @@ def test_gpus_are_found_by_class_and_device_id(name, ids):
 def test_ubuntu_server_open_with_signed_modules():
     r = Case("noble_turing")
     assert r["packages"] == [
-        "nvidia-driver-570-server-open",
-        "linux-modules-nvidia-570-server-open-6.8.0-45-generic",
-        "linux-modules-nvidia-570-server-open-generic",
-        "nvidia-compute-utils-570-server",
+        "nvidia-driver-580-server-open",
+        "linux-modules-nvidia-580-server-open-6.8.0-45-generic",
+        "linux-modules-nvidia-580-server-open-generic",
+        "nvidia-compute-utils-580-server",
     ]
     assert r["uses_dkms"] is False
-    assert r["version_package"] == "nvidia-driver-570-server-open"
+    assert r["version_package"] == "nvidia-driver-580-server-open"
     # linux-image-virtual also tracks the kernel, but has no modules metapackage: not chosen
     assert r["ubuntu_signed_modules_metapackages"] == [
-        "linux-modules-nvidia-570-server-open-generic", "linux-modules-nvidia-570-server-open-virtual"]
+        "linux-modules-nvidia-580-server-open-generic", "linux-modules-nvidia-580-server-open-virtual"]
 
 
 def test_ubuntu_server_proprietary_for_pascal():
     r = Case("noble_pascal")
     assert r["packages"][:3] == [
-        "nvidia-driver-570-server",
-        "linux-modules-nvidia-570-server-6.8.0-45-generic",
-        "linux-modules-nvidia-570-server-generic",
+        "nvidia-driver-580-server",
+        "linux-modules-nvidia-580-server-6.8.0-45-generic",
+        "linux-modules-nvidia-580-server-generic",
     ]
 
 
@@ -347,17 +349,17 @@ def test_ubuntu_desktop_branch_given_as_an_integer():
 def test_ubuntu_headless_uses_the_no_dkms_set_with_signed_modules():
     r = Case("noble_headless")
     assert r["packages"] == [
-        "nvidia-headless-no-dkms-570-server-open", "nvidia-utils-570-server",
-        "linux-modules-nvidia-570-server-open-6.8.0-45-generic",
-        "linux-modules-nvidia-570-server-open-generic",
+        "nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server",
+        "linux-modules-nvidia-580-server-open-6.8.0-45-generic",
+        "linux-modules-nvidia-580-server-open-generic",
     ]
 
 
 def test_ubuntu_headless_falls_back_to_dkms_without_signed_modules():
     r = Case("noble_headless_no_signed")
     assert r["packages"] == [
-        "nvidia-headless-570-server", "nvidia-utils-570-server", "nvidia-dkms-570-server",
-        "nvidia-compute-utils-570-server", "linux-headers-6.8.0-45-generic",
+        "nvidia-headless-580-server", "nvidia-utils-580-server", "nvidia-dkms-580-server",
+        "nvidia-compute-utils-580-server", "linux-headers-6.8.0-45-generic",
     ]
     assert r["uses_dkms"] is True
 

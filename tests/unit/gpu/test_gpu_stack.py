@@ -9,10 +9,7 @@ import yaml
 from provision.gpu import pci
 from provision.gpu.parsers import GpuDevice
 from provision.gpu.stack import (
-    CUDA_MIN_DRIVER,
-    DISTRO_CUDA,
     FIRST_TURING_DEVICE_ID,
-    OS_DEFAULTS,
     HostFacts,
     Stack,
     cuda_repo,
@@ -60,7 +57,26 @@ class Case:
     notes: list[str] = field(default_factory=list)  # substrings that some note must contain
 
 
-DEBIAN_DEFAULTS = OS_DEFAULTS[("debian", "12")]
+# What the facts table (roles/gpu_stack/vars/main.yml) says "auto" means.
+DEBIAN_DEFAULTS = {
+    "nvidia_driver_source": "debian",
+    "nvidia_driver_branch": "535",
+    "nvidia_driver_flavor": "proprietary",
+    "cuda_source": "distro",
+    "cuda_version": "11.8",
+    "cudnn_source": "cuda-repo",
+    "cudnn_version": "9",
+}
+UBUNTU_DEFAULTS = {
+    "nvidia_driver_source": "ubuntu",
+    "nvidia_driver_branch": "580",
+    "nvidia_driver_flavor": "open",
+    "cuda_source": "cuda-repo",
+    "cuda_version": "12.8",
+    "cudnn_source": "cuda-repo",
+    "cudnn_version": "9",
+}
+OS_KEYS = [("ubuntu", "22.04"), ("ubuntu", "24.04"), ("ubuntu", "26.04"), ("debian", "12"), ("debian", "13")]
 
 CASES = [
     Case(
@@ -68,7 +84,7 @@ CASES = [
         ubuntu("24.04", RTX_4090),
         {"cuda_version": "12.8", "nvidia_driver_branch": "535"},
         DRIVER_CUDA,
-        problems=["CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 570 or CUDA 12.2."],
+        problems=["CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 580 or CUDA 12.2."],
     ),
     Case(
         "Debian 12 defaults are valid",
@@ -123,7 +139,7 @@ CASES = [
         ALL,
         problems=[
             "Ollama needs driver >= 570 for compute capability 5.0 to 6.2 GPUs (GeForce GTX 1080: "
-            "Pascal, compute capability 6.1); nvidia_driver_branch is 550. Use 570."
+            "Pascal, compute capability 6.1); nvidia_driver_branch is 550. Use 580."
         ],
     ),
     Case(
@@ -139,7 +155,7 @@ CASES = [
         ALL,
         problems=[
             "Ollama needs driver >= 550; nvidia_driver_branch is 535. "
-            "Use nvidia_driver_source: cuda-repo with nvidia_driver_branch: 570."
+            "Use nvidia_driver_source: cuda-repo with nvidia_driver_branch: 580."
         ],
     ),
     Case(
@@ -186,7 +202,7 @@ CASES = [
         HostFacts(),
         {},
         NO_OLLAMA,
-        stack={**OS_DEFAULTS[("ubuntu", "24.04")], "nvidia_driver_flavor": "open"},
+        stack={**UBUNTU_DEFAULTS, "nvidia_driver_flavor": "open"},
         notes=["The host was not probed"],
     ),
     Case(
@@ -204,7 +220,7 @@ CASES = [
         ALL,
         stack={
             "nvidia_driver_source": "ubuntu",
-            "nvidia_driver_branch": "570",
+            "nvidia_driver_branch": "580",
             "nvidia_driver_flavor": "proprietary",
         },
     ),
@@ -248,9 +264,9 @@ CASES = [
         NO_OLLAMA,
         problems=[
             "Blackwell GPUs (GeForce RTX 5090) need driver >= 570; nvidia_driver_branch is 535. "
-            "Use nvidia_driver_source: cuda-repo with nvidia_driver_branch: 570.",
+            "Use nvidia_driver_source: cuda-repo with nvidia_driver_branch: 580.",
             "Use nvidia_driver_flavor: open with nvidia_driver_source: cuda-repo and "
-            "nvidia_driver_branch: 570",
+            "nvidia_driver_branch: 580",
             "Blackwell GPUs (GeForce RTX 5090) need CUDA >= 12.8; cuda_version is 11.8. "
             "Use cuda_version: 12.8 or newer with cuda_source: cuda-repo.",
         ],
@@ -321,7 +337,7 @@ CASES = [
             "cuda_source": "pip",
         },
         NO_OLLAMA,
-        stack=OS_DEFAULTS[("ubuntu", "24.04")] | {"nvidia_driver_flavor": "open"},
+        stack=UBUNTU_DEFAULTS | {"nvidia_driver_flavor": "open"},
         problems=[
             "nvidia_driver_branch is '57'; use a 3-digit driver branch",
             "nvidia_driver_flavor is 'closed'; allowed: open, proprietary or auto.",
@@ -335,7 +351,7 @@ CASES = [
         ubuntu("24.04", RTX_3090),
         {"cudnn_version": "8"},
         NO_OLLAMA,
-        stack=OS_DEFAULTS[("ubuntu", "24.04")] | {"nvidia_driver_flavor": "open"},
+        stack=UBUNTU_DEFAULTS | {"nvidia_driver_flavor": "open"},
         problems=['cudnn_version 8 cannot be installed by rigforge\'s cudnn role, which installs cuDNN 9 '
                   'or later (NVIDIA\'s cudnn9-cuda-<major> packages); use cudnn_version: "9", or auto.'],
     ),
@@ -406,7 +422,11 @@ CASES = [
         ubuntu("24.04", RTX_3090, driver_loaded="535.183.01"),
         {},
         ["nvidia_driver"],
-        notes=["The loaded driver is 535.183.01; provisioning installs branch 570"],
+        notes=[
+            "The loaded driver is 535.183.01; provisioning installs branch 580",
+            "The installed driver branch 535 reached its end of life in 2026-06 (no more security fixes); "
+            "move to 580, the long-term branch, supported to 2028-06",
+        ],
     ),
     Case(
         "an unsupported OS",
@@ -415,7 +435,7 @@ CASES = [
         NO_OLLAMA,
         problems=[
             "Ubuntu 20.04 is not a supported OS for cuda, cudnn, nvidia_driver; rigforge supports "
-            "Debian 12, Ubuntu 22.04, Ubuntu 24.04."
+            "Ubuntu 22.04, Ubuntu 24.04, Ubuntu 26.04, Debian 12, Debian 13."
         ],
     ),
     Case(
@@ -456,14 +476,24 @@ def test_problem_names_its_variables():
     assert result.problems[0].variables == ("cuda_version", "nvidia_driver_branch")
 
 
-@pytest.mark.parametrize("key", sorted(OS_DEFAULTS))
+EXPECTED_DEFAULTS = {
+    ("ubuntu", "22.04"): UBUNTU_DEFAULTS,
+    ("ubuntu", "24.04"): UBUNTU_DEFAULTS,
+    ("ubuntu", "26.04"): UBUNTU_DEFAULTS,
+    ("debian", "12"): {**DEBIAN_DEFAULTS, "nvidia_driver_flavor": "open"},
+    ("debian", "13"): {**DEBIAN_DEFAULTS, "nvidia_driver_branch": "550", "nvidia_driver_flavor": "open",
+                       "cuda_version": "12.4"},
+}
+
+
+@pytest.mark.parametrize("key", OS_KEYS)
 def test_every_default_row_fits_its_own_os(key):
     facts = HostFacts(*key, "x86_64", (RTX_3090,))
-    assert resolve({}, facts, NO_OLLAMA).problems == []
-    assert defaults(facts).as_vars() == {
-        **OS_DEFAULTS[key],
-        "nvidia_driver_flavor": defaults(facts).nvidia_driver_flavor,
-    }
+    assert [p.message for p in resolve({}, facts, NO_OLLAMA).problems] == []
+    expected = dict(EXPECTED_DEFAULTS[key])
+    if key == ("debian", "12"):
+        expected["nvidia_driver_flavor"] = "proprietary"  # bookworm's own packages are proprietary only
+    assert defaults(facts).as_vars() == expected
 
 
 def test_defaults_never_say_auto():
@@ -475,12 +505,12 @@ def test_defaults_never_say_auto():
 def test_recommend_keeps_defaults_that_fit():
     stack, reasons = recommend(ubuntu("24.04", RTX_4090))
     assert stack == defaults(ubuntu("24.04", RTX_4090))
-    assert reasons[0].startswith("Ubuntu 24.04 defaults: driver 570 (open kernel modules)")
+    assert reasons[0].startswith("Ubuntu 24.04 defaults: driver 580 (open kernel modules)")
 
 
 def test_recommend_moves_a_blackwell_debian_host_to_nvidias_repo():
     stack, reasons = recommend(debian(RTX_5090))
-    assert stack == Stack("cuda-repo", "570", "open", "cuda-repo", "12.8", "cuda-repo", "9")
+    assert stack == Stack("cuda-repo", "580", "open", "cuda-repo", "12.8", "cuda-repo", "9")
     assert any("The defaults do not fit this host" in r for r in reasons)
     assert any("nvidia_driver_source: cuda-repo (default debian)" in r for r in reasons)
     assert resolve(stack.as_vars(), debian(RTX_5090), ["nvidia_driver", "cuda", "cudnn"]).ok
@@ -510,7 +540,8 @@ def test_cuda_repo_and_branch_helpers():
     assert cuda_repo("debian", "12", "aarch64") is None
     assert cuda_repo("ubuntu", "20.04", "x86_64") is None
     assert newest_cuda_for_branch(535) == "12.2"
-    assert newest_cuda_for_branch(580) == "13.2"
+    assert newest_cuda_for_branch(580) == "13.0"  # 13.1 needs 590.44.01 (Table 3)
+    assert newest_cuda_for_branch(615) == "13.5"
     assert newest_cuda_for_branch(470) == "11.8"
     assert newest_cuda_for_branch(440) is None
 
@@ -535,25 +566,6 @@ def test_facts_from_parsed_outputs():
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 
 
-@pytest.mark.skipif(not (ROLES / "cuda" / "vars" / "main.yml").exists(), reason="cuda role not present")
-def test_tables_match_the_cuda_role():
-    """The roles resolve "auto" and check drivers from the same tables (see OS_DEFAULTS)."""
-    role = yaml.safe_load((ROLES / "cuda" / "vars" / "main.yml").read_text())
-    assert {k: int(v) for k, v in role["__cuda_min_driver"].items()} == CUDA_MIN_DRIVER
-    assert role["__cuda_repo_default_version"] == OS_DEFAULTS[("ubuntu", "24.04")]["cuda_version"]
-    for os_file, os_id in (("Debian.yml", "debian"), ("Ubuntu.yml", "ubuntu")):
-        per_release = yaml.safe_load((ROLES / "cuda" / "vars" / os_file).read_text())["__cuda_os_defaults"]
-        for release, row in per_release.items():
-            key = (os_id, str(release).split(".")[0] if os_id == "debian" else str(release))
-            assert row["distro_version"] == DISTRO_CUDA[key], key
-            assert row["source"] == OS_DEFAULTS[key]["cuda_source"], key
-
-
-@pytest.mark.skipif(not (ROLES / "nvidia_driver" / "vars" / "main.yml").exists(), reason="role not present")
-def test_defaults_match_the_nvidia_driver_role():
-    for os_file, key in (("Debian.yml", ("debian", "12")), ("Ubuntu.yml", ("ubuntu", "24.04"))):
-        role = yaml.safe_load((ROLES / "nvidia_driver" / "vars" / os_file).read_text())
-        assert role["__nvidia_driver_os_default_source"] == OS_DEFAULTS[key]["nvidia_driver_source"]
-        assert role["__nvidia_driver_os_default_branch"] == OS_DEFAULTS[key]["nvidia_driver_branch"]
+def test_the_driver_role_takes_turing_from_the_same_device_id():
     main = yaml.safe_load((ROLES / "nvidia_driver" / "vars" / "main.yml").read_text())
     assert main["__nvidia_driver_open_min_device_id"] == FIRST_TURING_DEVICE_ID
