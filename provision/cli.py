@@ -615,6 +615,43 @@ def ci(state, components, junit, keep):
 
 
 @main.group()
+def stack():
+    """Look at a GPU stack before a rig exists: the facts table and the resolver, no host."""
+
+
+@stack.command("show")
+@click.option("--os", "os_key", required=True, metavar="OS",
+              help="ubuntu-22.04, ubuntu-24.04, ubuntu-26.04, debian-12 or debian-13.")
+@click.option("--gpu", "gpus", multiple=True, metavar="PCI_ID", help="An NVIDIA PCI ID (10de:2684); repeat.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A stack variable (nvidia_driver_branch=590, cuda_version=12.9, ...); repeat.")
+@click.option("--kernel", default=None, metavar="RELEASE", help="Kernel release in module and header names.")
+@click.option("--components", default="nvidia_driver,cuda,cudnn,ollama", show_default=True,
+              help="The components whose rules apply (comma-separated).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def stack_show(os_key, gpus, sets, kernel, components, as_json):
+    """Print what provision would install for an OS and its GPUs.
+
+    \b
+    Per component: source, branch, flavor, the exact packages, holds and the
+    unattended-upgrades blacklist, with every warning, from the same facts table
+    and resolver that plan and provision use. A stack that cannot work exits 2.
+    Example:
+      rigforge stack show --os ubuntu-24.04 --gpu 10de:2684
+      rigforge stack show --os debian-12 --gpu 10de:1b80 --set nvidia_driver_source=cuda-repo
+    """
+    from provision import output
+    from provision import stack_show as show
+
+    chosen = tuple(c.strip() for c in components.split(",") if c.strip())
+    result = show.show(os_key, gpus, sets, components=chosen, kernel=kernel)
+    if as_json:
+        click.echo(output.dumps(result.as_dict()))
+    else:
+        output.print_stack_show(_console(), result.as_dict())
+
+
+@main.group()
 def sandbox():
     """Throwaway local test hosts: Debian 12, systemd, SSH (needs root).
 
@@ -625,19 +662,25 @@ def sandbox():
 
 @sandbox.command("up")
 @click.argument("name")
+# the same names as provision.sandbox.image.RELEASES (a unit test keeps them equal); listed
+# here so that `--help` needs no import of the sandbox package
+@click.option("--release", type=click.Choice(["bookworm", "trixie"]), default="bookworm",
+              show_default=True, help="Debian release: bookworm (12) or trixie (13).")
 @pass_state
-def sandbox_up(state, name):
+def sandbox_up(state, name, release):
     """Boot sandbox host NAME and add it to the inventory (group `sandbox`)."""
     from provision import hosts
     from provision.inventory import Host
     from provision.known_hosts import HostKey
     from provision.sandbox import get_backend
+    from provision.sandbox.image import describe_release
 
     ws = state.workspace()
     hosts.check_can_add(ws, name)
     manager = get_backend()
     manager.preflight()
-    booted = manager.up(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    booted = manager.up(name, progress=lambda msg: click.echo(f"  {msg}", err=True),
+                        release=release)
     keys = [HostKey.parse(line) for line in booted.host_keys]
     hosts.register(
         ws,
@@ -645,7 +688,8 @@ def sandbox_up(state, name):
              [hosts.SANDBOX_GROUP]),
         keys,
     )
-    click.echo(f"sandbox {name} is up at {booted.address}, user {booted.user} (sudo)")
+    click.echo(f"sandbox {name} is up at {booted.address}, user {booted.user} (sudo), "
+               f"{describe_release(booted.release)}")
     for key in keys:
         click.echo(f"  recorded host key {key.key_type} {key.fingerprint}")
 
@@ -684,11 +728,12 @@ def sandbox_halt(name):
 @sandbox.command("boot")
 @click.argument("name")
 def sandbox_boot(name):
-    """Boot a halted sandbox host NAME again, with the disk it had."""
+    """Boot a halted sandbox host NAME again, with the disk (and Debian release) it had."""
     from provision.sandbox import get_backend
+    from provision.sandbox.image import describe_release
 
     booted = get_backend().boot(name, progress=lambda msg: click.echo(f"  {msg}", err=True))
-    click.echo(f"sandbox {name} is up at {booted.address}")
+    click.echo(f"sandbox {name} is up at {booted.address}, {describe_release(booted.release)}")
 
 
 @sandbox.command("list")
@@ -701,11 +746,13 @@ def sandbox_list(as_json):
     found = get_backend().list()
     if as_json:
         click.echo(output.dumps([
-            {"name": h.name, "address": h.address, "running": h.running, "user": h.user}
+            {"name": h.name, "address": h.address, "running": h.running, "user": h.user,
+             "release": h.release}
             for h in found
         ]))
         return
     if not found:
         click.echo("no sandbox hosts")
     for h in found:
-        click.echo(f"{h.name:<16} {h.address:<15} {'running' if h.running else 'stopped'}")
+        click.echo(f"{h.name:<16} {h.address:<15} {h.release or '?':<9} "
+                   f"{'running' if h.running else 'stopped'}")

@@ -43,10 +43,11 @@ SSH_TIMEOUT_S = 60
 
 #: The roles whose files shape each component (its own, and the ones it imports).
 COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
-    "base": ("base",),
-    "nvidia_driver": ("nvidia_driver", "nvidia_cuda_repo"),
-    "cuda": ("cuda", "nvidia_cuda_repo", "nvidia_driver"),
-    "cudnn": ("cudnn", "nvidia_cuda_repo", "nvidia_driver"),
+    # gpu_stack: the facts table those roles read (a role dependency).
+    "base": ("base", "gpu_stack"),
+    "nvidia_driver": ("nvidia_driver", "nvidia_cuda_repo", "gpu_stack"),
+    "cuda": ("cuda", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack"),
+    "cudnn": ("cudnn", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack"),
     "docker": ("docker",),
     "nvidia_container_toolkit": ("nvidia_container_toolkit",),
     "conda": ("conda",),

@@ -121,3 +121,36 @@ def print_probe(console, entry: dict) -> None:
         console.print(f"[yellow]note[/]: {note}")
     for what in facts.get("unreadable", []):
         console.print(f"[yellow]could not read[/] {what}")
+
+
+def print_stack_show(console, shown: dict) -> None:
+    """``rigforge stack show``: the resolved stack, then per component its packages."""
+    from rich.table import Table
+
+    gpus = ", ".join(f"{g['name']} [{g['pci_id']}] {g['architecture'] or '?'}" for g in shown["gpus"])
+    gpus = gpus or "none"
+    console.print(f"[bold]{shown['os_name']}[/], GPUs: {gpus}")
+    stack = shown["stack"]
+    console.print(
+        f"driver {stack['nvidia_driver_branch']} ({stack['nvidia_driver_flavor']}) from "
+        f"{stack['nvidia_driver_source']}; CUDA {stack['cuda_version']} from {stack['cuda_source']}; "
+        f"cuDNN {stack['cudnn_version']} from {stack['cudnn_source']}"
+    )
+    table = Table(show_header=True)
+    for column in ("component", "source", "packages", "holds / blacklist"):
+        table.add_column(column)
+    for plan in shown["components"]:
+        guard = []
+        if plan["holds"]:
+            at = plan["holds"][0].split(" at version ")[-1]
+            guard.append(f"held at {at}: " + " ".join(h.split(" at version ")[0] for h in plan["holds"]))
+        if plan["blacklist"]:
+            guard.append(f"unattended-upgrades never: {' '.join(plan['blacklist'])}")
+        guard = "\n".join(guard)
+        table.add_row(plan["component"], plan["source"], "\n".join(plan["packages"]), guard)
+    console.print(table)
+    for plan in shown["components"]:
+        for note in plan["notes"]:
+            console.print(f"{plan['component']}: {note}")
+    for note in shown["notes"]:
+        console.print(f"[yellow]note[/]: {note}")

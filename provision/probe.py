@@ -39,6 +39,20 @@ else
   echo "@@absent@@"
 fi
 s mokutil-err; command -v mokutil >/dev/null 2>&1 && mokutil --sb-state 2>&1 >/dev/null
+# The key DKMS signs modules with (dkms's prepare_signing: Ubuntu's update-secureboot-policy key,
+# else its own, unless /etc/dkms/framework.conf names another) and whether it is enrolled.
+s mok-key
+k=/var/lib/dkms/mok.pub
+case "$(sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"')" in
+  ubuntu*) k=/var/lib/shim-signed/mok/MOK.der;;
+esac
+c=$(sed -n 's/^[[:space:]]*mok_certificate=//p' /etc/dkms/framework.conf /etc/dkms/framework.conf.d/*.conf \
+  2>/dev/null | tail -n 1 | tr -d "\"'")
+[ -n "$c" ] && k=$c
+echo "@@key=$k"
+if [ -r "$k" ]; then run mokutil --test-key "$k"
+elif [ -e "$k" ] || { [ -d "${k%/*}" ] && [ ! -x "${k%/*}" ]; }; then echo "@@unreadable@@"
+else echo "@@no-key@@"; fi
 s reboot-required; test -e /var/run/reboot-required && echo yes || echo no
 s end
 """
@@ -106,6 +120,7 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
         "mokutil", parsers.parse_mokutil_sb_state,
         mok_out.text, text("mokutil-err"), 127 if mok_out.absent else (mok_out.rc or 0),
     ) or parsers.SecureBoot("unknown")
+    mok_key = _mok_key_facts(sections.get("mok-key"), parse)
     mem = re.search(r"(\d+)\s*kB", text("meminfo"))
     df = text("df").split()
     return {
@@ -129,9 +144,35 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
             "validation_disabled": secure.validation_disabled,
             "enforcing": secure.enforcing,
         },
+        "secure_boot_key": mok_key,
         "reboot_required": text("reboot-required").strip() == "yes",
         "unreadable": unreadable,
     }
+
+
+def _mok_key_facts(section: Section | None, parse) -> dict | None:
+    """The module-signing key and what ``mokutil --test-key`` says of it (None: not asked)."""
+    from provision.gpu import parsers
+
+    if section is None:
+        return None
+    lines = section.text.split("\n")
+    key = lines.pop(0).removeprefix("@@key=") if lines and lines[0].startswith("@@key=") else None
+    rest = "\n".join(lines)
+    why = None
+    if "@@no-key@@" in rest:
+        found = parsers.MokKey("no-key", key)
+    elif "@@unreadable@@" in rest:
+        found, why = parsers.MokKey("unknown", key), "the key is not readable without root"
+    elif section.absent:
+        found, why = parsers.MokKey("unknown", key), "mokutil is not installed"
+    else:
+        found = parse("mokutil --test-key", parsers.parse_mokutil_test_key, rest, "",
+                      section.rc or 0) or parsers.MokKey("unknown", key)
+    facts = {"key": found.key or key, "state": found.state, "where": found.where}
+    if found.state == "unknown":
+        facts["why_unknown"] = why or (rest.strip().splitlines() or ["mokutil said nothing"])[0]
+    return facts
 
 
 def _smi_facts(smi: Section, parse) -> dict:
@@ -177,6 +218,7 @@ def host_facts(record: dict | None):
         secure_boot=secure.get("state"),
         secure_boot_validation_disabled=bool(secure.get("validation_disabled")),
         driver_loaded=(record.get("driver") or {}).get("loaded"),
+        secure_boot_key=(record.get("secure_boot_key") or {}).get("state"),
     )
 
 

@@ -46,6 +46,10 @@ def code_fingerprint() -> str:
     h = hashlib.sha256(sys.version.encode())
     for path in sorted(_PACKAGE.rglob("*.py")):
         h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    # The facts table the checks read (package names, hold patterns, supported OSes).
+    from provision.gpu.table import table_path
+
+    h.update(table_path().read_bytes())
     spec = importlib.util.find_spec("testinfra")
     if spec and spec.origin:
         site = Path(spec.origin).parents[1]

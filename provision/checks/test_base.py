@@ -6,15 +6,17 @@ from provision.checks.packages import installed
 
 pytestmark = pytest.mark.component("base")
 
-SUPPORTED = {("debian", "12"), ("ubuntu", "22.04"), ("ubuntu", "24.04")}
 BLACKLIST_FILE = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
 
 
 def test_os_is_supported(host):
     info = host.system_info
     # Ubuntu's release is "22.04"; Debian's may be "12" or "12.8".
+    from provision.gpu.table import table
+
     release = info.release if info.distribution == "ubuntu" else info.release.split(".")[0]
-    assert (info.distribution, release) in SUPPORTED, (
+    supported = {(row["id"], row["version"]) for row in table().os_rows.values()}
+    assert (info.distribution, release) in supported, (
         f"{info.distribution} {info.release} is not a supported OS"
     )
     assert info.arch in ("x86_64", "aarch64"), f"architecture {info.arch} is not supported"

@@ -9,23 +9,41 @@ pytestmark = pytest.mark.component("nvidia_driver")
 UNATTENDED = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
 
 
-def driver_package(stack) -> list[str]:
-    """Package names (any one suffices) that carry the driver for the chosen source."""
+def _os_id(host) -> str:
+    return "ubuntu" if host.system_info.distribution == "ubuntu" else "debian"
+
+
+def driver_package(stack, os_id: str = "debian") -> list[str]:
+    """Package names (any one suffices) that carry the driver's version for the chosen source:
+    the facts table's version package (roles/gpu_stack); on Ubuntu's archive, any package set."""
+    from provision.gpu import table
+
     branch = stack.nvidia_driver_branch
-    if stack.nvidia_driver_source == "debian":
-        return ["nvidia-driver"]
-    if stack.nvidia_driver_source == "cuda-repo":
-        return [f"cuda-drivers-{branch}"]
-    return [
-        f"{kind}-{branch}{server}{flavor}"
-        for kind in ("nvidia-driver", "nvidia-headless")
-        for server in ("-server", "")
-        for flavor in (("-open",) if stack.nvidia_driver_flavor == "open" else ("",))
-    ]
+    rule = table.table().driver_rule(stack.nvidia_driver_source, os_id, branch)
+    if rule is None:
+        return []
+    if stack.nvidia_driver_source != "ubuntu":
+        return [table.fill(rule["version_package"][stack.nvidia_driver_flavor], b=branch)]
+    flavor = "-open" if stack.nvidia_driver_flavor == "open" else ""
+    names = [rule["headless_dkms"]] + [names[0] for names in rule["userspace"].values()]
+    return list(dict.fromkeys(
+        table.fill(name, b=branch, set=server, open=flavor) for name in names for server in ("-server", "")
+    ))
+
+
+def hold_globs(os_id: str) -> list[str]:
+    """dpkg-query patterns for the facts table's hold patterns of the OS (^libcuda1 -> libcuda1*)."""
+    from provision.gpu import table
+
+    globs = []
+    for pattern in table.table().packages_of_driver(os_id)["hold"]:
+        name = pattern.removeprefix("^")
+        globs += ["nvidia-*", "libnvidia-*"] if name == "(lib)?nvidia-" else [name + "*"]
+    return list(dict.fromkeys(globs))
 
 
 def test_driver_package_installed_for_the_branch(host, stack):
-    wanted = driver_package(stack)
+    wanted = driver_package(stack, _os_id(host))
     found = installed_packages(host, *wanted)
     assert found, f"none of {', '.join(wanted)} is installed"
     version = upstream(next(iter(found.values())))
@@ -35,14 +53,19 @@ def test_driver_package_installed_for_the_branch(host, stack):
 
 
 def test_driver_packages_are_held(host, stack):
-    # The driver branch's packages; the CUDA toolkit's nvidia-* packages have their own versions.
+    # Every package the facts table names as the driver's on this OS, at the branch's version;
+    # the CUDA toolkit's and the container toolkit's nvidia-* packages have their own versions.
+    import re
+
+    from provision.gpu import table
+
+    os_id = _os_id(host)
+    patterns = "|".join(table.table().packages_of_driver(os_id)["hold"])
     branch = stack.nvidia_driver_branch + "."
     packages = {
         name: version
-        for name, version in installed_packages(
-            host, "nvidia-*", "libnvidia-*", "cuda-drivers*"
-        ).items()
-        if upstream(version).startswith(branch)
+        for name, version in installed_packages(host, *hold_globs(os_id)).items()
+        if re.match(patterns, name) and upstream(version).startswith(branch)
     }
     held = set(host.check_output("apt-mark showhold").split())
     loose = sorted(set(packages) - held)
@@ -77,9 +100,48 @@ def test_loaded_module_matches_the_package(host, stack):
     from provision.gpu import parsers
 
     module = parsers.parse_proc_driver_version(require_kernel_module(host))
-    packages = installed_packages(host, *driver_package(stack))
+    packages = installed_packages(host, *driver_package(stack, _os_id(host)))
     assert packages, "driver package not installed"
     package = upstream(next(iter(packages.values())))
     assert module.version == package, (
         f"loaded module {module.version} != installed package {package}: reboot the host"
+    )
+
+
+# Installed kernels (the kernel guard's rule, roles/nvidia_driver/templates/rigforge-kernel-guard.sh.j2):
+# /lib/modules/K with a modules.dep and the kernel's own kernel/ tree, or an installed
+# linux-image-K package. Lines "K yes|no MODULE|none", then "running K".
+KERNELS = (
+    "for d in /lib/modules/*/; do [ -d \"$d\" ] || continue; k=$(basename \"$d\"); i=no; "
+    "if [ -f \"$d/modules.dep\" ] && [ -d \"$d/kernel\" ]; then i=yes; "
+    "elif dpkg-query -W -f='${db:Status-Status}\\n' \"linux-image-$k\" \"linux-image-unsigned-$k\""
+    " 2>/dev/null | grep -qx installed; then i=yes; fi; "
+    "m=$(find \"$d\" \\( -name 'nvidia.ko*' -o -name 'nvidia-current.ko*' \\) 2>/dev/null | head -n 1); "
+    "echo \"$k $i ${m:-none}\"; done; echo \"running $(uname -r)\""
+)
+
+
+def test_every_installed_kernel_has_an_nvidia_module(host):
+    """A kernel without an NVIDIA module boots without a driver (DKMS, or Canonical's packages)."""
+    from provision.gpu import parsers
+
+    dkms = host.run("dkms status 2>&1")
+    registered = sorted({f"{e.module}/{e.version}" for e in parsers.parse_dkms_status(
+        dkms.stdout if dkms.rc == 0 else "").entries if e.module.startswith("nvidia")})
+    prebuilt = installed_packages(host, "linux-modules-nvidia-*")
+    if not registered and not prebuilt:
+        pytest.skip("no NVIDIA kernel module package is installed (no DKMS module, no "
+                    "linux-modules-nvidia-*): the userspace only, so no module is expected")
+    lines = host.run(KERNELS).stdout.splitlines()
+    running = next((line.split()[1] for line in lines if line.startswith("running ")), "?")
+    kernels = [line.split() for line in lines if len(line.split()) == 3 and line.split()[1] == "yes"]
+    if not kernels:
+        pytest.skip(f"no kernel on this host was installed by the package manager: it runs {running} "
+                    "(a container sharing its host's kernel?), so no module can be checked for it; "
+                    f"modules are ready to build: {', '.join(registered or sorted(prebuilt))}")
+    missing = [name for name, _, module in kernels if module == "none"]
+    fix = "; ".join(f"{k}: install linux-headers-{k}, then `sudo dkms autoinstall -k {k}`" for k in missing)
+    assert not missing, (
+        f"installed kernels without an NVIDIA module (they would boot without a driver): "
+        f"{', '.join(missing)}. " + (fix if registered else "install their linux-modules-nvidia-* packages")
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from itertools import product
 
 from provision.gpu import pci, table
-from provision.gpu.parsers import GpuDevice, KernelModule, OsRelease, SecureBoot
+from provision.gpu.parsers import GpuDevice, KernelModule, MokKey, OsRelease, SecureBoot
 
 AUTO = "auto"
 
@@ -89,6 +89,9 @@ class HostFacts:
 
     secure_boot is "enabled", "disabled", "unsupported" or "unknown"; with
     secure_boot_validation_disabled the shim loads unsigned modules anyway.
+    secure_boot_key is what ``mokutil --test-key`` says of the key DKMS signs modules with
+    (Ubuntu: /var/lib/shim-signed/mok/MOK.der, else /var/lib/dkms/mok.pub): "enrolled",
+    "not-enrolled", "pending", "blocked", "no-key" or "unknown" (parsers.MOK_KEY_STATES).
     driver_loaded is the loaded kernel module's version ("535.183.01").
     """
 
@@ -99,6 +102,7 @@ class HostFacts:
     secure_boot: str | None = None
     secure_boot_validation_disabled: bool = False
     driver_loaded: str | None = None
+    secure_boot_key: str | None = None
 
     @property
     def secure_boot_enforcing(self) -> bool:
@@ -116,6 +120,7 @@ class HostFacts:
         gpus: list[GpuDevice] | tuple[GpuDevice, ...] = (),
         secure_boot: SecureBoot | None = None,
         kernel_module: KernelModule | None = None,
+        mok_key: MokKey | None = None,
     ) -> "HostFacts":
         """Facts from the parsers' results (provision.gpu.parsers)."""
         return cls(
@@ -126,6 +131,7 @@ class HostFacts:
             secure_boot=secure_boot.state if secure_boot else None,
             secure_boot_validation_disabled=bool(secure_boot and secure_boot.validation_disabled),
             driver_loaded=kernel_module.version if kernel_module else None,
+            secure_boot_key=mok_key.state if mok_key else None,
         )
 
 
@@ -239,6 +245,15 @@ def _pre_turing(gpu: GpuDevice) -> bool:
 
 def _default_flavor(facts: HostFacts) -> str:
     return "proprietary" if any(_pre_turing(gpu) for gpu in facts.gpus) else "open"
+
+
+def _auto_flavor(facts: HostFacts, source: str, row: dict) -> str:
+    """Open on Turing and newer where the source has it (Debian 12's own packages do not)."""
+    flavor = _default_flavor(facts)
+    flavors = row.get("distro_driver_flavors")
+    if source == "debian" and flavors and flavor not in flavors:
+        return flavors[0]
+    return flavor
 
 
 def cuda_repo(os_id: str | None, os_version: str | None, arch: str | None) -> str | None:
@@ -359,11 +374,7 @@ def defaults(facts: HostFacts) -> Stack:
     key, row = _defaults_row(_os_key(facts))
     values = dict(row["defaults"])
     if values["nvidia_driver_flavor"] == OPEN_FROM_TURING:
-        values["nvidia_driver_flavor"] = _default_flavor(facts)
-        flavors = row.get("distro_driver_flavors")
-        debian = values["nvidia_driver_source"] == "debian"
-        if debian and flavors and values["nvidia_driver_flavor"] not in flavors:
-            values["nvidia_driver_flavor"] = flavors[0]
+        values["nvidia_driver_flavor"] = _auto_flavor(facts, values["nvidia_driver_source"], row)
     values["nvidia_driver_branch"] = default_branch(facts, values["nvidia_driver_source"], key)
     distro = values["cuda_source"] == "distro"
     values["cuda_version"] = str(row["distro_cuda"]) if distro else _t().default_cuda
@@ -645,24 +656,66 @@ class _Checker:
             )
 
     def check_secure_boot(self) -> None:
+        """DKMS modules under an enforcing Secure Boot load only when their signing key is enrolled.
+
+        DKMS signs every module it builds with one key (Ubuntu: update-secureboot-policy's
+        /var/lib/shim-signed/mok/MOK.der; Debian and upstream DKMS: /var/lib/dkms/mok.pub,
+        made at the first build). `rigforge probe` asks ``mokutil --test-key`` about it; once
+        it is enrolled (one console visit), the DKMS sources work under Secure Boot.
+        """
         source = self.stack.nvidia_driver_source
         if source == "ubuntu":
             return
+        key_state = self.facts.secure_boot_key
+        ubuntu = self.key is not None and self.key[0] == "ubuntu"
+        key = "/var/lib/shim-signed/mok/MOK.der" if ubuntu else "/var/lib/dkms/mok.pub"
         if self.facts.secure_boot_enforcing:
-            if self.key is not None and self.key[0] == "debian":
-                fix = (
-                    "Enroll a MOK at the console (mokutil --import, then confirm at the next boot), or turn "
-                    "Secure Boot off in the firmware."
+            if key_state == "enrolled":
+                self.notes.append(
+                    f"Secure Boot is enforcing; DKMS signs the {source} driver's modules with {key}, which "
+                    "is enrolled (mokutil --test-key), so the kernel will load them."
                 )
+                return
+            console = (
+                "reboot with a keyboard and screen attached and confirm the key in the blue MokManager "
+                "screen (this needs the console; it cannot be done over SSH), then run again."
+            )
+            why = {
+                "not-enrolled": f"DKMS's signing key {key} is not enrolled",
+                "no-key": f"DKMS's signing key {key} does not exist yet",
+                "pending": f"DKMS's signing key {key} is imported but not yet confirmed at the console",
+                "blocked": f"DKMS's signing key {key} is blocked, in dbx or MokListX",
+                "unknown": f"mokutil could not tell whether DKMS's signing key {key} is enrolled",
+            }.get(key_state or "", f"the last probe did not test DKMS's signing key {key}: probe again")
+            if key_state == "pending":
+                steps = "R" + console[1:]
+            elif key_state == "unknown":
+                steps = (f"Check with `sudo mokutil --test-key {key}` (package mokutil); to enroll it, "
+                         + ("`sudo update-secureboot-policy --enroll-key`" if ubuntu
+                            else f"`sudo mokutil --import {key}`") + ", then " + console)
+            elif ubuntu:
+                steps = ("Use nvidia_driver_source: ubuntu (Canonical-signed prebuilt modules via "
+                         "ubuntu-drivers), or enroll a MOK at the console: "
+                         + ({"no-key": "`sudo update-secureboot-policy --new-key` (the key is missing), ",
+                             "blocked": "`sudo update-secureboot-policy --new-key` (a new key), "}
+                            .get(key_state or "", ""))
+                         + "`sudo update-secureboot-policy --enroll-key`, then " + console)
             else:
-                fix = (
-                    "Use nvidia_driver_source: ubuntu (Canonical-signed prebuilt modules via "
-                    "ubuntu-drivers), or enroll a MOK at the console (mokutil --import, then confirm at the "
-                    "next boot)."
-                )
+                make = ("" if key_state in ("not-enrolled", "unknown") else
+                        "install dkms and make its key (dkms 3.1 and newer, Debian 13: `sudo dkms "
+                        "generate_mok`; Debian 12's dkms 3.0 makes it only at its first module build, so run "
+                        "the command it would: `sudo openssl req -new -x509 -nodes -days 36500 -subj "
+                        "\"/CN=DKMS module signing key\" -newkey rsa:2048 -keyout /var/lib/dkms/mok.key "
+                        "-outform DER -out /var/lib/dkms/mok.pub`), then ")
+                if key_state == "blocked":
+                    make = (f"move {key} and its private key away so that DKMS makes a new pair at the next "
+                            "build, then ")
+                steps = (f"Enroll a MOK at the console: {make}`sudo mokutil --import {key}`, {console} "
+                         "Or turn Secure Boot off in the firmware.")
             self.problem(
                 f"Secure Boot is enforcing on this host and nvidia_driver_source is {source}, whose DKMS "
-                f"modules are not signed by a key the firmware trusts: the kernel will refuse them. {fix}",
+                f"modules are not signed by a key the firmware trusts: the kernel will refuse them "
+                f"({why}). {steps}",
                 "nvidia_driver_source",
             )
         elif self.facts.secure_boot == "unknown":
@@ -822,6 +875,8 @@ def resolve(host_vars: dict, facts: HostFacts, components: list[str]) -> Resolut
     # "auto" follows a chosen source, as the roles resolve it.
     if "nvidia_driver_branch" in auto:
         values["nvidia_driver_branch"] = default_branch(facts, values["nvidia_driver_source"], key)
+    if "nvidia_driver_flavor" in auto and facts.gpus:
+        values["nvidia_driver_flavor"] = _auto_flavor(facts, values["nvidia_driver_source"], row)
     if "cuda_version" in auto:
         distro = values["cuda_source"] == "distro" and row.get("distro_cuda")
         values["cuda_version"] = str(row["distro_cuda"]) if distro else _t().default_cuda

@@ -133,8 +133,7 @@ class Table:
         """The driver_packages rule for a source on an OS family and branch."""
         number = int(branch)
         for rule in self.raw["driver_packages"]:
-            low, high = str(rule["from"] or "0"), str(rule["to"] or "999")
-            if rule["source"] == source and os_id in rule["os"] and int(low) <= number <= int(high):
+            if rule["source"] == source and os_id in rule["os"] and rule["from"] <= number <= rule["to"]:
                 return rule
         return None
 

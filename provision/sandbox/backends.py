@@ -13,6 +13,7 @@ from typing import Protocol
 from provision.errors import SandboxSetupError
 
 from .host import SandboxHost
+from .image import DEFAULT_RELEASE
 from .manager import SandboxManager
 
 ENV_BACKEND = "RIGFORGE_SANDBOX_BACKEND"
@@ -21,10 +22,20 @@ DEFAULT_BACKEND = "nspawn"
 
 class Backend(Protocol):
     """A source of sandbox hosts: Debian with systemd as PID 1, reachable over SSH as a
-    sudo user, with its host keys known out of band."""
+    sudo user, with its host keys known out of band.
+
+    ``up`` makes a host of Debian ``release``, a key of ``image.RELEASES`` (a backend refuses
+    another with a ``UsageError`` before it creates anything); ``boot`` boots a halted host
+    with the release it was made with, and the hosts it returns carry their ``release``.
+    """
 
     def preflight(self) -> None: ...
-    def up(self, name: str, progress: Callable[[str], None] | None = None) -> SandboxHost: ...
+    def up(
+        self,
+        name: str,
+        progress: Callable[[str], None] | None = None,
+        release: str = DEFAULT_RELEASE,
+    ) -> SandboxHost: ...
     def down(self, name: str) -> None: ...
     def halt(self, name: str) -> SandboxHost: ...
     def boot(self, name: str, progress: Callable[[str], None] | None = None) -> SandboxHost: ...

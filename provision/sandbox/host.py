@@ -2,7 +2,7 @@
 
 A host lives in ``<state_dir>/hosts/<name>/``::
 
-    state.json    address, veth, netns, image, nspawn pid, cgroups (see HostState)
+    state.json    release, address, veth, netns, image, nspawn pid, cgroups (see HostState)
     upper/ work/  the overlay's writable layer: the host's "disk"
     merged/       the overlay mount = the host's root filesystem
     docker/       bind-mounted to /var/lib/docker (overlay2 cannot sit on overlayfs)
@@ -28,6 +28,7 @@ from pathlib import Path
 from provision.errors import SandboxError
 
 from . import cgroups
+from .image import DEFAULT_RELEASE
 from .system import atomic_write, tail, tool_env
 
 SSH_PORT = 22
@@ -51,6 +52,7 @@ class SandboxHost:
     host_keys: tuple[str, ...]
     running: bool
     leader_pid: int | None
+    release: str = DEFAULT_RELEASE  # the Debian suite it runs ("" when its state is lost)
 
     def known_hosts(self) -> str:
         """``known_hosts`` lines for this host, built from the keys read off its disk."""
@@ -72,6 +74,8 @@ class HostState:
     nspawn_pid: int | None = None
     cgroups: list[str] = field(default_factory=list)
     created: float = 0.0
+    # the Debian suite of its image; records written before there was a choice are bookworm
+    release: str = DEFAULT_RELEASE
 
     @classmethod
     def load(cls, path: Path) -> HostState:

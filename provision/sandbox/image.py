@@ -1,7 +1,8 @@
-"""The sandbox image: one unpacked Debian 12 root filesystem, built once and shared.
+"""The sandbox image: one unpacked Debian root filesystem per release, built once and shared.
 
-Every sandbox host runs on an overlay whose read-only lower layer is this image, so the image
-is built once with ``mmdebstrap`` (~30 s, ~270 MB) and then reused. Its directory name
+Every sandbox host runs on an overlay whose read-only lower layer is its release's image
+(Debian 12 "bookworm" by default, or Debian 13 "trixie"), so an image is built once with
+``mmdebstrap`` (~30 s, ~270 MB) and then reused. Its directory name
 carries a short hash of the *recipe* (suite, packages, customize hooks, sources, login key),
 so changing any of those makes a new image instead of silently reusing a stale one, while an
 unchanged recipe never rebuilds.
@@ -24,12 +25,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from provision.errors import SandboxError
+from provision.errors import SandboxError, SandboxSetupError, UsageError
 
 from .mirrors import Mirrors
 from .system import file_lock, remove_tree, run, tail, tool_env
 
-SUITE = "bookworm"
+#: The Debian releases a sandbox host can run: suite name -> version number. Each is built
+#: from the suite, its -updates and its -security suite of the mirror this machine's apt uses
+#: (Debian 12's archive keyring also verifies Debian 13).
+RELEASES = {"bookworm": "12", "trixie": "13"}
+DEFAULT_RELEASE = "bookworm"
+SUITE = DEFAULT_RELEASE  # the default suite, kept for callers of the one-release API
 VARIANT = "apt"
 COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
 PACKAGES = (
@@ -53,6 +59,27 @@ Progress = Callable[[str], None]
 _HOSTKEYS_DROPIN = (
     "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
 )
+
+
+class UnknownReleaseError(SandboxSetupError, UsageError):
+    """A release that is not in ``RELEASES``: bad input, exit 2, nothing was created."""
+
+
+def check_release(release: str) -> str:
+    """``release`` if it is one of ``RELEASES``, else ``UnknownReleaseError`` naming them."""
+    if not isinstance(release, str) or release not in RELEASES:
+        allowed = ", ".join(RELEASES)
+        raise UnknownReleaseError(
+            f"unknown Debian release {release!r} for a sandbox host (allowed: {allowed})",
+            hint=f"pick one of {allowed} (default {DEFAULT_RELEASE})",
+        )
+    return release
+
+
+def describe_release(release: str) -> str:
+    """``Debian 13 (trixie)``; an unknown release (an old or odd state file) as itself."""
+    version = RELEASES.get(release)
+    return f"Debian {version} ({release})" if version else release
 
 
 def customize_hooks(pubkey: str, user: str = USER) -> list[str]:
@@ -84,16 +111,21 @@ def customize_hooks(pubkey: str, user: str = USER) -> list[str]:
     ]
 
 
-def build_recipe(mirrors: Mirrors, pubkey: str) -> dict:
-    """Everything that determines the image's content, as plain data."""
+def build_recipe(mirrors: Mirrors, pubkey: str, suite: str = DEFAULT_RELEASE) -> dict:
+    """Everything that determines the image of release ``suite``, as plain data.
+
+    Bookworm's recipe is the same as before releases were selectable, so its cached image
+    stays valid.
+    """
+    check_release(suite)
     return {
-        "suite": SUITE,
+        "suite": suite,
         "variant": VARIANT,
         "components": list(COMPONENTS),
         "packages": list(PACKAGES),
         "hook_version": HOOK_VERSION,
         "hooks": customize_hooks(pubkey),
-        "sources": mirrors.sources_lines(SUITE, COMPONENTS),
+        "sources": mirrors.sources_lines(suite, COMPONENTS),
     }
 
 
@@ -141,7 +173,7 @@ def ensure_key(path: Path) -> str:
 
 
 class ImageStore:
-    """The images under ``<state_dir>/images``: ``bookworm-<hash>/rootfs`` plus its recipe."""
+    """The images under ``<state_dir>/images``: ``<suite>-<hash>/rootfs`` plus its recipe."""
 
     def __init__(self, images_dir: Path):
         self.dir = images_dir
@@ -162,7 +194,8 @@ class ImageStore:
             if final.exists():  # an image dir without its rootfs is not an image
                 remove_tree(final)
             if progress:
-                progress("building Debian 12 image (once, ~30 s)")
+                version = RELEASES.get(recipe["suite"], recipe["suite"])
+                progress(f"building Debian {version} image (once, ~30 s)")
             started = time.monotonic()
             self._build(recipe, final)
             if progress:

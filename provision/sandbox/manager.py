@@ -1,6 +1,6 @@
 """``SandboxManager``: create, boot, halt, list and remove sandbox hosts.
 
-A sandbox host is a throwaway Debian 12 machine on this one: systemd as PID 1 under
+A sandbox host is a throwaway Debian 12 (or 13) machine on this one: systemd as PID 1 under
 ``systemd-nspawn``, in its own network namespace behind the ``rigforge0`` bridge, reached
 over SSH as the sudo user ``rig``. The pieces live in the sibling modules:
 
@@ -41,7 +41,15 @@ from .host import (
     stop_nspawn,
     wait_for_ssh,
 )
-from .image import USER, ImageStore, build_recipe, ensure_key
+from .image import (
+    DEFAULT_RELEASE,
+    USER,
+    ImageStore,
+    build_recipe,
+    check_release,
+    describe_release,
+    ensure_key,
+)
 from .mirrors import Mirrors, find_mirrors, host_nameservers
 from .network import (
     SandboxNetwork,
@@ -110,7 +118,7 @@ class SandboxManager:
     """Sandbox hosts under one state directory (default ``/var/lib/rigforge/sandbox``)::
 
     id_ed25519(.pub)   the key that logs in as root and as ``rig`` on every host
-    images/            the shared root filesystem(s), one per recipe hash
+    images/            the shared root filesystems, one per recipe (release, hash)
     net/               what the network setup must restore (ip_forward)
     hosts/<name>/      one host (see ``provision.sandbox.host``)
     """
@@ -158,25 +166,30 @@ class SandboxManager:
 
     # --- image ----------------------------------------------------------------------------
 
-    def ensure_image(self, progress: Progress | None = None) -> Path:
-        """The image's root filesystem, built on first use and cached (see ``image``)."""
+    def ensure_image(self, progress: Progress | None = None, release: str = DEFAULT_RELEASE) -> Path:
+        """The root filesystem of ``release``'s image, built on first use and cached (see ``image``)."""
+        check_release(release)
         self.preflight()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)  # it holds the private login key
         with file_lock(self.state_dir / ".key.lock", 60, "creating the sandbox key"):
             pubkey = ensure_key(self.key_path)
-        recipe = build_recipe(self.mirrors(), pubkey)
+        recipe = build_recipe(self.mirrors(), pubkey, release)
         return ImageStore(self.state_dir / "images").ensure(recipe, progress)
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def up(self, name: str, progress: Progress | None = None) -> SandboxHost:
-        """Create and boot host ``name``; return once ``rig`` can log in over SSH."""
+    def up(
+        self, name: str, progress: Progress | None = None, release: str = DEFAULT_RELEASE
+    ) -> SandboxHost:
+        """Create and boot host ``name`` running Debian ``release`` (a key of ``image.RELEASES``);
+        return once ``rig`` can log in over SSH."""
         validate_name(name)
+        check_release(release)
         self.preflight()
         if self._host_dir(name).exists():
             raise self._exists_error(name)
-        image = self.ensure_image(progress)
+        image = self.ensure_image(progress, release)
         subnet = subnet_from_env(os.environ)
         with self._hosts_lock():
             if self._host_dir(name).exists():
@@ -191,6 +204,7 @@ class SandboxManager:
                 image=str(image),
                 user=USER,
                 created=time.time(),
+                release=release,
             )
             hdir = self._host_dir(name)
             for sub in ("upper", "work", "merged", "docker"):
@@ -200,7 +214,8 @@ class SandboxManager:
         return self._start_or_stop(state, progress, fresh=True)
 
     def boot(self, name: str, progress: Progress | None = None) -> SandboxHost:
-        """Boot a halted host again, with the disk it had; a running host is returned as is."""
+        """Boot a halted host again, with the disk (and release) it had; a running host is
+        returned as is."""
         validate_name(name)
         self.preflight()
         state = self._load(name)
@@ -209,7 +224,8 @@ class SandboxManager:
         if not Path(state.image).is_dir():
             raise SandboxError(
                 f"the image of {name} ({state.image}) is gone",
-                hint=f"recreate it: rigforge sandbox down {name} && rigforge sandbox up {name}",
+                hint=f"recreate it: rigforge sandbox down {name} && "
+                f"rigforge sandbox up {name} --release {state.release}",
             )
         self._stop(state)  # clear what a crashed run may have left in its cgroups
         return self._start_or_stop(state, progress, fresh=False)
@@ -258,7 +274,7 @@ class SandboxManager:
         hosts = []
         for name, state in states.items():
             if state is None:  # a crash before its state was written: only `down` helps
-                hosts.append(SandboxHost(name, "", SSH_PORT, USER, self.key_path, (), False, None))
+                hosts.append(SandboxHost(name, "", SSH_PORT, USER, self.key_path, (), False, None, ""))
             else:
                 hosts.append(self._host(state))
         return hosts
@@ -351,6 +367,7 @@ class SandboxManager:
             host_keys=read_host_keys(root),
             running=running,
             leader_pid=leader_of(state.nspawn_pid) if running and state.nspawn_pid else None,
+            release=state.release,
         )
 
     def _start_or_stop(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
@@ -380,7 +397,7 @@ class SandboxManager:
         merged = self._mount_root(state)
         if fresh:
             self._write_guest_identity(merged, name)
-        _say(progress, f"booting {name}")
+        _say(progress, f"booting {name}, {describe_release(state.release)}")
         started = time.monotonic()
         dirs = cgroups.prepare(name)
         state.cgroups = [str(d) for d in dirs]

@@ -40,7 +40,12 @@ class Mirrors:
         return (self.debian,) + ((self.security,) if self.security else ())
 
     def sources_lines(self, suite: str, components: Iterable[str]) -> list[str]:
-        """One-line apt sources for ``suite``, its updates and (if known) its security suite."""
+        """One-line apt sources for ``suite``, its updates and (if known) its security suite.
+
+        Every release's suites come from the same two archives (``bookworm-security`` and
+        ``trixie-security`` both live in the security archive), so these lines never name a
+        host that ``endpoints`` (and with it the firewall) leaves out, whatever the suite.
+        """
         comps = " ".join(components)
         lines = [f"deb {self.debian} {suite} {comps}", f"deb {self.debian} {suite}-updates {comps}"]
         if self.security:
@@ -48,7 +53,7 @@ class Mirrors:
         return lines
 
     def endpoints(self) -> list[tuple[str, int | None]]:
-        """(host, explicit port or None) of every archive, for the firewall."""
+        """(host, explicit port or None) of every archive, for the firewall (all releases)."""
         seen: list[tuple[str, int | None]] = []
         for uri in self.uris():
             parts = urlsplit(uri)

@@ -76,14 +76,15 @@ def _stdin_is_dev_null():
         os.close(saved)
 
 
-def new_rig(tmp_path_factory, suffix: str = ""):
+def new_rig(tmp_path_factory, suffix: str = "", release: str | None = None):
     """A sandbox host in a fresh workspace, made with the CLI like the README's demo
-    (a generator for fixtures: yields the Rig, then destroys the host)."""
+    (a generator for fixtures: yields the Rig, then destroys the host, also when ``up``
+    failed half-way). ``release``: ``sandbox up --release`` (default: the CLI's, bookworm)."""
     workspace = tmp_path_factory.mktemp(f"integration{suffix}") / "ws"
     rigforge(workspace, "init", str(workspace))
     name = f"it{os.getpid() % 100000}{suffix}"
-    rigforge(workspace, "sandbox", "up", name, timeout=600)
     try:
+        rigforge(workspace, "sandbox", "up", name, *(["--release", release] if release else []), timeout=600)
         yield Rig(workspace, name)
     finally:
         rigforge(workspace, "sandbox", "down", name, check=False)

@@ -45,6 +45,8 @@ NCT_KEYRING = "/etc/apt/keyrings/nvidia-container-toolkit.asc"
 DOCKER_SOURCE = "/etc/apt/sources.list.d/docker.sources"
 DOCKER_KEYRING = "/etc/apt/keyrings/docker.asc"
 WRONG_SHA = "0" * 64
+CDI_STATIC = "/etc/cdi/nvidia.yaml"
+CDI_RECORD = "/var/lib/rigforge/nvidia-cdi-spec.sha256"  # how the role marks the static spec it wrote
 
 
 @dataclass
@@ -297,6 +299,66 @@ def test_toolkit_moves_between_pinned_versions_without_restarting_docker(host):
     assert docker_process(host) == before, "daemon.json did not change: no restart"
 
 
+def unit_states(host: Rig, unit: str) -> tuple[str, str]:
+    """``systemctl is-enabled`` and ``is-active`` of ``unit``."""
+    out = sudo(host, f"systemctl is-enabled {unit}; systemctl is-active {unit}", check=False)
+    enabled, active = [*out.split(), "", ""][:2]
+    return enabled, active
+
+
+def toolkit(host: Rig, check: bool = False) -> Play:
+    return converged(play(host.workspace, host.name, "playbooks/nvidia_container_toolkit.yml", check=check))
+
+
+def test_toolkit_with_cdi_refresh_enables_it_and_removes_only_rigforges_static_spec(host):
+    host_vars = host.workspace / "inventory" / "host_vars" / host.name / "docker_roles.yml"
+    saved = host_vars.read_text()
+    # What the role's static path leaves on a GPU host with a toolkit before 1.18: the spec
+    # and its recorded SHA-256.
+    sudo(host, f"mkdir -p /etc/cdi {CDI_RECORD.rsplit('/', 1)[0]}")
+    write_file(host, CDI_STATIC, "---\ncdiVersion: 0.5.0\nkind: nvidia.com/gpu\n# toolkit 1.17.8\n")
+    sudo(host, f"sha256sum {CDI_STATIC} | cut -d' ' -f1 > {CDI_RECORD}")
+    before = docker_process(host)
+    try:
+        host_vars.write_text(yaml.safe_dump(
+            {**yaml.safe_load(saved), "nvidia_container_toolkit_version": "1.18.0"}))
+        up = toolkit(host)
+        assert up.changed > 0
+        assert set(package_states(host, docker_repos.NVIDIA_TOOLKIT_PACKAGES).values()) == {"hi 1.18.0-1"}
+        assert unit_states(host, "nvidia-cdi-refresh.path") == ("enabled", "active")
+        assert unit_states(host, "nvidia-cdi-refresh.service")[0] == "enabled"
+        assert not exists(host, CDI_STATIC) and not exists(host, CDI_RECORD)
+        assert "WARNING: no CDI specification generated" in up.out and "no NVIDIA GPU" in up.out
+        assert f"generates {docker_repos.NVIDIA_CDI_REFRESH_SPEC} on a host with an NVIDIA GPU" in up.out
+        assert docker_process(host) == before, "daemon.json did not change: no restart"
+
+        sudo(host, "systemctl disable --now nvidia-cdi-refresh.path 2>/dev/null")
+        assert toolkit(host).changed > 0
+        assert unit_states(host, "nvidia-cdi-refresh.path") == ("enabled", "active")
+        assert toolkit(host).changed == 0
+        assert toolkit(host, check=True).changed == 0, "check mode on a converged host must report no change"
+
+        report = verify(host, "nvidia_container_toolkit")
+        outcomes = {c["check"]: (c["outcome"], c["message"]) for c in report["checks"]}
+        assert report["rc"] == 0 and report["status"] == "passed", outcomes
+        assert outcomes["test_cdi_refresh_units_are_enabled"][0] == "passed"
+
+        # A static spec that rigforge did not record stays, with a warning.
+        write_file(host, CDI_STATIC, "# the user's own CDI specification\n")
+        kept = toolkit(host)
+        assert kept.changed == 0 and exists(host, CDI_STATIC)
+        assert f"WARNING: {CDI_STATIC} on {host.name} is not a CDI specification that rigforge" in kept.out
+    finally:
+        sudo(host, f"rm -f {CDI_STATIC} {CDI_RECORD}")
+        host_vars.write_text(saved)
+    # Back to 1.17.8: the units stay behind (obsolete conffiles), and the role goes back to
+    # the static way, which needs a GPU.
+    down = toolkit(host)
+    assert set(package_states(host, docker_repos.NVIDIA_TOOLKIT_PACKAGES).values()) == {"hi 1.17.8-1"}
+    assert f"generates {CDI_STATIC} on a host with an NVIDIA GPU" in down.out
+    assert docker_process(host) == before
+
+
 def verify(host: Rig, components: str) -> dict:
     proc = rigforge(host.workspace, "verify", "--limit", host.name, "--components", components,
                     "--format", "json", check=False)
@@ -360,6 +422,22 @@ def test_docker_ce_key_with_a_wrong_sha256_writes_no_source(ce_host):
     assert result.rc != 0 and result.changed == 0
     assert f"did not match {WRONG_SHA}" in result.out
     assert not exists(ce_host, DOCKER_SOURCE) and not exists(ce_host, DOCKER_KEYRING)
+
+
+def test_docker_ce_is_refused_while_the_distributions_runc_is_installed(ce_host):
+    # Docker's install guide removes runc (and containerd, podman-docker, ...) before docker-ce.
+    sudo(ce_host, "apt-get update -q >/dev/null"
+                  " && DEBIAN_FRONTEND=noninteractive apt-get install -y -q runc >/dev/null")
+    try:
+        result = play(ce_host.workspace, ce_host.name, "playbooks/docker.yml")
+        assert result.rc != 0 and result.changed == 0
+        assert (f"runc is installed on {ce_host.name}, but docker_source is 'docker-ce', whose packages "
+                "conflict with it. Either set docker_source to 'distro', or remove it first "
+                "(apt-get remove runc;") in result.out
+        assert not exists(ce_host, DOCKER_SOURCE) and not exists(ce_host, DOCKER_KEYRING)
+        assert "runc" in package_states(ce_host, ["runc"])
+    finally:
+        sudo(ce_host, "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q runc >/dev/null")
 
 
 def test_docker_ce_in_check_mode_on_a_fresh_host_makes_no_change(ce_host):

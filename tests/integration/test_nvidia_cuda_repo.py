@@ -158,30 +158,42 @@ def _installed(rig, *packages: str) -> set[str]:
     return {line.split()[-1] for line in out.splitlines() if line.startswith("ii ")}
 
 
+def _versions(rig, *packages: str) -> dict[str, str]:
+    out = rig.ssh("dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\\n' " + " ".join(packages),
+                  check=False).stdout
+    return {line.split()[1]: line.split()[2] for line in out.splitlines() if line.startswith("ii ")}
+
+
 def test_the_stand_in_packages_install_switch_branch_and_purge(rig):
-    """The stand-in behaves like the real repository where the other roles depend on it."""
+    """The stand-in behaves like the real repository where the other roles depend on it, with
+    NVIDIA's Debian shape (from the facts table): one nvidia-driver name for every branch."""
+    # Without a pinning package, cuda-drivers-570 would pull the newest nvidia-driver: 580.
+    simulated = _apt_get(rig, "install --simulate cuda-drivers-570")
+    assert "Inst nvidia-driver (580." in simulated, simulated[-2000:]
+
     _apt_get(rig, "install cuda-toolkit-12-8 cudnn9-cuda-12 nvidia-driver-pinning-570")
     banner = rig.ssh("/usr/local/cuda/bin/nvcc --version").stdout
     assert "Cuda compilation tools, release 12.8, V12.8.93" in banner
     header = rig.ssh("cat /usr/include/x86_64-linux-gnu/cudnn_version_v9.h").stdout
-    assert "#define CUDNN_MAJOR 9" in header and "#define CUDNN_MINOR 8" in header
+    # 9.26.1: the facts table's current line for CUDA 12.
+    assert "#define CUDNN_MAJOR 9" in header and "#define CUDNN_MINOR 26" in header
 
-    _apt_get(rig, "install cuda-drivers-570")
-    assert {"nvidia-driver-570-open", "nvidia-kernel-570-open", "libnvidia-compute-570"} <= _installed(
-        rig, "nvidia-driver-570-open", "nvidia-kernel-570-open", "libnvidia-compute-570")
+    _apt_get(rig, "install nvidia-driver nvidia-kernel-dkms")
+    drivers = ("nvidia-driver", "nvidia-kernel-dkms", "libcuda1")
+    branches = {name: v.split(".")[0] for name, v in _versions(rig, *drivers).items()}
+    assert branches == dict.fromkeys(drivers, "570")
     assert "Candidate: (none)" in rig.ssh("LC_ALL=C apt-cache policy cuda-drivers-575").stdout
 
     _apt_get(rig, "install nvidia-driver-pinning-575")
     pins = rig.ssh("ls /etc/apt/preferences.d/").stdout.split()
     assert "nvidia-driver-pinning-575" in pins and "nvidia-driver-pinning-570" not in pins
-    _apt_get(rig, "install cuda-drivers-575")
-    drivers = ("cuda-drivers-570", "nvidia-driver-570-open", "libnvidia-compute-570",
-               "cuda-drivers-575", "nvidia-driver-575-open", "libnvidia-compute-575")
-    assert _installed(rig, *drivers) == set(drivers[3:])
+    _apt_get(rig, "install nvidia-driver nvidia-kernel-dkms")
+    branches = {name: v.split(".")[0] for name, v in _versions(rig, *drivers).items()}
+    assert branches == dict.fromkeys(drivers, "575")
 
     _apt_get(rig, "purge cuda-toolkit-12-8 cuda-nvcc-12-8 cuda-toolkit-12-8-config-common cudnn9-cuda-12"
-                  " libcudnn9-cuda-12 libcudnn9-dev-cuda-12 nvidia-driver-pinning-575 cuda-drivers-575"
-                  " nvidia-driver-575-open nvidia-kernel-575-open libnvidia-compute-575")
+                  " libcudnn9-cuda-12 libcudnn9-dev-cuda-12 nvidia-driver-pinning-575"
+                  " nvidia-driver nvidia-kernel-dkms libcuda1")
     gone = ("/usr/local/cuda", "/usr/local/cuda-12.8/bin/nvcc",
             "/etc/apt/preferences.d/nvidia-driver-pinning-575")
     assert rig.ssh(" && ".join(f"test ! -e {path}" for path in gone), check=False).returncode == 0

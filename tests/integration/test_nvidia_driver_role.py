@@ -214,7 +214,8 @@ def test_cuda_repo_check_mode_on_a_fresh_host_changes_nothing(repo_rig, repo_pla
     _ok(proc)
     assert changed and changed > 0
     out = " ".join(proc.stdout.split())
-    assert "Would install nvidia-driver-pinning-570 cuda-drivers-570 nvidia-driver-570" in out
+    # NVIDIA's debian12 names (the facts table): never the unbounded cuda-drivers-570.
+    assert "Would install nvidia-driver-pinning-570 nvidia-driver nvidia-kernel-dkms" in out
     assert _state(repo_rig) == before
 
 
@@ -223,12 +224,11 @@ def test_cuda_repo_driver_is_pinned_and_held(repo_rig, repo_play):
     _ok(proc)
     assert changed and changed > 0
     installed = _installed(repo_rig)
-    for package in ("nvidia-driver-pinning-570", "cuda-drivers-570", "nvidia-driver-570",
-                    "nvidia-kernel-570", "libnvidia-compute-570"):
+    for package in ("nvidia-driver-pinning-570", "nvidia-driver", "nvidia-kernel-dkms", "libcuda1"):
         assert installed.get(package, "").startswith("570."), package
     assert "cuda" not in installed  # never the bare metapackage
-    assert {"nvidia-driver-pinning-570", "cuda-drivers-570", "nvidia-driver-570", "nvidia-kernel-570",
-            "libnvidia-compute-570"} <= _held(repo_rig)
+    assert "cuda-drivers-570" not in installed  # nor the one that pulls any newer branch
+    assert {"nvidia-driver-pinning-570", "nvidia-driver", "nvidia-kernel-dkms", "libcuda1"} <= _held(repo_rig)
     pin = "/etc/apt/preferences.d/nvidia-driver-pinning-570"
     assert repo_rig.ssh(f"test -f {pin}", check=False).returncode == 0
     assert "SKIPPED: loaded module version check" in " ".join(proc.stdout.split())
@@ -245,9 +245,12 @@ def test_cuda_repo_branch_switch_releases_and_renews_the_holds(repo_rig, repo_pl
     proc, changed = repo_play(nvidia_driver_branch="575", nvidia_driver_flavor="open")
     _ok(proc)
     installed, held = _installed(repo_rig), _held(repo_rig)
-    assert not [p for p in installed if "570" in p]
-    assert {"nvidia-driver-pinning-575", "cuda-drivers-575", "nvidia-driver-575-open",
-            "nvidia-kernel-575-open", "libnvidia-compute-575"} <= held
+    assert not [p for p, version in installed.items() if "570" in p or version.startswith("570.")]
+    wanted = {"nvidia-driver-pinning-575", "nvidia-open", "nvidia-driver", "nvidia-kernel-open-dkms",
+              "libcuda1"}
+    assert wanted <= held
+    assert all(installed[p].startswith("575.") for p in wanted)
+    assert "nvidia-kernel-dkms" not in installed  # the proprietary module made way for the open one
     assert held <= set(installed)
     proc, changed = repo_play(nvidia_driver_branch="575", nvidia_driver_flavor="open")
     _ok(proc)

@@ -24,6 +24,7 @@ from provision.sandbox.network import (
     subnet_from_env,
     veth_name,
 )
+from tests.integration.conftest import Rig, rigforge
 
 pytestmark = pytest.mark.integration
 
@@ -243,6 +244,47 @@ def test_leftover_namespace_and_veth_do_not_block_up(manager):
         _down_quietly(manager, name)
         for cmd in (["ip", "netns", "del", netns], ["ip", "link", "del", veth]):
             subprocess.run(cmd, capture_output=True, timeout=15)
+
+
+def test_a_trixie_host_boots_halts_and_boots_again(manager, tmp_path):
+    """One Debian 13 host through the CLI: its own image, its release on record, strict SSH
+    through the workspace's ssh_config, its security suite through the fence, halt and boot."""
+    workspace = tmp_path / "ws"
+    rigforge(workspace, "init", str(workspace))
+    name = f"{TAG}t"
+    rig = Rig(workspace, name)
+    check = "grep '^VERSION_ID=' /etc/os-release && id -un && sudo -n id -un"
+
+    def listed() -> dict:
+        hosts = json.loads(rigforge(workspace, "sandbox", "list", "--json").stdout)
+        return {h["name"]: h for h in hosts}.get(name, {})
+
+    try:
+        up = rigforge(workspace, "sandbox", "up", name, "--release", "trixie", timeout=900)
+        assert "Debian 13 (trixie)" in up.stdout, up.stdout
+        assert f"booting {name}, Debian 13 (trixie)" in up.stderr, up.stderr
+        assert Path(_state(manager, name)["image"]).parent.name.startswith("trixie-")
+        entry = listed()
+        assert (entry["release"], entry["running"]) == ("trixie", True), entry
+        proc = rig.ssh(check, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ['VERSION_ID="13"', "rig", "root"]
+        apt = rig.ssh("sudo -n apt-get update", check=False)
+        assert apt.returncode == 0, apt.stdout + apt.stderr
+        assert "trixie-security" in apt.stdout and "Err:" not in apt.stdout, apt.stdout
+
+        rigforge(workspace, "sandbox", "halt", name)
+        entry = listed()
+        assert (entry["release"], entry["running"]) == ("trixie", False), entry
+        booted = rigforge(workspace, "sandbox", "boot", name, timeout=300)
+        assert "Debian 13 (trixie)" in booted.stdout, booted.stdout
+        proc = rig.ssh(check, check=False)  # the same host keys: strict checking still passes
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ['VERSION_ID="13"', "rig", "root"]
+    finally:
+        rigforge(workspace, "sandbox", "down", name, check=False)
+    assert listed() == {}
+    assert not (manager.state_dir / "hosts" / name).exists()
 
 
 def test_the_last_down_removes_bridge_and_firewall(manager, host_a, host_b):

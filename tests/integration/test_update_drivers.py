@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provision.gpu.table import table as facts_table
 from tests.integration.conftest import Rig, new_rig, rigforge
 from tests.integration.standins import shared_cuda_standin
 
@@ -177,15 +178,15 @@ def _held(rig: Rig) -> set[str]:
 
 
 def _driver(rig: Rig) -> dict[str, str]:
-    """The installed driver packages (of any branch) and their versions."""
-    return {p: v for p, v in _installed(rig).items()
-            if re.match(r"^((lib)?nvidia-|cuda-drivers)", p) and re.match(r"^\d{3}\.", v)}
+    """The installed driver packages (of any branch, by the facts table's hold patterns)."""
+    patterns = "|".join(facts_table().packages_of_driver("debian")["hold"])
+    return {p: v for p, v in _installed(rig).items() if re.match(patterns, p) and re.match(r"^\d{3}\.", v)}
 
 
 def _assert_on_branch(rig: Rig, branch: str) -> None:
     driver, held = _driver(rig), _held(rig)
-    wanted = {f"nvidia-driver-pinning-{branch}", f"cuda-drivers-{branch}", f"nvidia-driver-{branch}",
-              f"nvidia-kernel-{branch}", f"libnvidia-compute-{branch}"}
+    # NVIDIA's debian12 names: one nvidia-driver for every branch, behind the pinning package.
+    wanted = {f"nvidia-driver-pinning-{branch}", "nvidia-driver", "nvidia-kernel-dkms", "libcuda1"}
     assert set(driver) == wanted, driver
     assert all(v.startswith(f"{branch}.") for v in driver.values()), driver
     assert wanted <= held, held
@@ -294,14 +295,14 @@ def test_a_failure_rolls_the_host_back_and_stops_the_rollout(hosts):
     assert (f"The driver update of {first.name} to branch 575 (cuda-repo, proprietary) failed at "
             '"Fail on purpose right after the switch (tests only)."') in err
     assert "Rolled back to the recorded branch 570 (cuda-repo, proprietary)." in err
-    assert re.search(r"Now: branch 570 \(570\.[0-9.]+, proprietary\) is installed, 5 driver packages, "
+    assert re.search(r"Now: branch 570 \(570\.[0-9.]+, proprietary\) is installed, 4 driver packages, "
                      r"all held\.", err), err
     assert "GPU consumers started again: the ollama service, container llm, container trainer." in err
     assert f"recorded in {RECORD}" in err and "The rollout stops here" in err
 
     # The first host: back on 570, held, as recorded before the switch.
     _assert_on_branch(first, "570")
-    assert not [p for p in _installed(first) if "575" in p]
+    assert not [p for p, v in _installed(first).items() if "575" in p or v.startswith("575.")]
     record = json.loads(first.ssh(f"sudo -n cat {RECORD}").stdout)
     assert (record["branch"], record["source"], record["flavor"], record["update_to"]) == (
         "570", "cuda-repo", "proprietary", "575")
@@ -309,7 +310,8 @@ def test_a_failure_rolls_the_host_back_and_stops_the_rollout(hosts):
 
     # The switch happened (575 was installed, then rolled back) with the consumers stopped.
     output = _ansible_output(workspace)
-    assert "Held: cuda-drivers-575 " in output and "Held: cuda-drivers-570 " in output
+    assert "Held: libcuda1 nvidia-driver nvidia-driver-pinning-575 nvidia-kernel-dkms" in output
+    assert "Held: libcuda1 nvidia-driver nvidia-driver-pinning-570 nvidia-kernel-dkms" in output
     _assert_consumers_stopped_while_apt_ran(first)
     # ... and running again after the rollback; the container without a GPU was never stopped.
     state, ollama_after = _ollama(first)

@@ -36,6 +36,9 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from provision.gpu.table import fill
+from provision.gpu.table import table as facts_table
+
 from . import cuda_content as content
 from . import gpgkey
 
@@ -341,8 +344,9 @@ def _cuda_packages(cuda: str) -> list[DebSpec]:
 
 
 def _cudnn_packages(cuda_major: str, all_majors: tuple[str, ...]) -> list[DebSpec]:
-    version = f"{content.CUDNN_VERSION}-1"
-    cudnn_major, minor, patch = content.CUDNN_VERSION.split(".")[:3]
+    release = content.cudnn_version(cuda_major)
+    version = f"{release}-1"
+    cudnn_major, minor, patch = release.split(".")[:3]
     lib, dev = f"libcudnn{cudnn_major}-cuda-{cuda_major}", f"libcudnn{cudnn_major}-dev-cuda-{cuda_major}"
     others = [m for m in all_majors if m != cuda_major]
     so = f"/usr/lib/x86_64-linux-gnu/libcudnn.so.{cudnn_major}.{minor}.{patch}"
@@ -358,7 +362,7 @@ def _cudnn_packages(cuda_major: str, all_majors: tuple[str, ...]) -> list[DebSpe
             dev, version, DEB_ARCH,
             depends=[f"{lib} (= {version})"],
             conflicts=[f"libcudnn{cudnn_major}-dev-cuda-{m}" for m in others],
-            files={header: content.cudnn_version_header(), **_note(dev)},
+            files={header: content.cudnn_version_header(release), **_note(dev)},
             description=f"STAND-IN for the cuDNN {cudnn_major} headers for CUDA {cuda_major}",
         ),
         DebSpec(
@@ -370,45 +374,52 @@ def _cudnn_packages(cuda_major: str, all_majors: tuple[str, ...]) -> list[DebSpe
     ]
 
 
-def _driver_packages(branch: str) -> list[DebSpec]:
+def _dependency(text: str, version: str, branch: str) -> str:
+    """One Depends entry of the facts table's shape: "= A | B" (same version) or ">= A" (unbounded)."""
+    op, names = text.split(" ", 1)
+    names = fill(names, b=branch)
+    if op == ">=":
+        return f"{names} (>= {branch}.0)"
+    return " | ".join(f"{name.strip()} (= {version})" for name in names.split("|"))
+
+
+def _driver_packages(branch: str, os_id: str = "debian") -> list[DebSpec]:
+    """The driver packages of one branch, generated from the facts table's cuda-repo rule.
+
+    Names and dependency shape come from ``roles/gpu_stack/vars/main.yml`` (the same rule the
+    nvidia_driver role installs from): on Debian the unversioned ``nvidia-driver`` family behind
+    ``nvidia-driver-pinning-<b>`` with ``cuda-drivers-<b>`` depending on ``nvidia-driver (>= b)``
+    and no upper bound; on Ubuntu ``nvidia-open-<b>``/``cuda-drivers-<b>`` up to 580 and the
+    unversioned names from 590. Kernel module packages exclude each other (one module at a
+    time), and so do the branch-named packages of different branches.
+    """
+    rule = facts_table().driver_rule("cuda-repo", os_id, branch)
+    if rule is None:
+        raise ValueError(f"the facts table has no cuda-repo rule for {os_id} branch {branch}")
     version = f"{content.driver_version(branch)}-1"
     pin = f"/etc/apt/preferences.d/nvidia-driver-pinning-{branch}"
-
-    def exclusive(name: str, group: str, **kw) -> DebSpec:
-        # One package of each group at a time, across flavors and branches, as with the real ones.
-        return DebSpec(name, version, DEB_ARCH, provides=[group], conflicts=[group],
-                       replaces=[group], files=_note(name), **kw)
-
-    specs = [
-        exclusive(f"libnvidia-compute-{branch}", "libnvidia-compute",
-                  description=f"STAND-IN for the NVIDIA {branch} compute libraries (no library)"),
-    ]
-    for suffix, flavor in (("-open", "open"), ("", "proprietary")):
-        kernel, driver = f"nvidia-kernel-{branch}{suffix}", f"nvidia-driver-{branch}{suffix}"
-        specs += [
-            exclusive(kernel, "nvidia-kernel",
-                      description=f"STAND-IN for the NVIDIA {branch} {flavor} kernel module (no module)"),
-            exclusive(driver, "nvidia-driver-binary",
-                      depends=[f"libnvidia-compute-{branch} (= {version})", f"{kernel} (= {version})"],
-                      description=f"STAND-IN for the NVIDIA {branch} {flavor} driver metapackage"),
-        ]
-    specs += [
-        DebSpec(
-            f"cuda-drivers-{branch}", version, DEB_ARCH,
-            depends=[f"nvidia-driver-{branch}-open (= {version}) | nvidia-driver-{branch} (= {version})"],
-            files=_note(f"cuda-drivers-{branch}"),
-            description=f"STAND-IN for the CUDA driver metapackage of branch {branch}",
-        ),
-        # The pin file is not a conffile, so that removing the package (also when the next
-        # branch's pinning package replaces it) removes the pin.
-        DebSpec(
-            f"nvidia-driver-pinning-{branch}", version,
-            provides=["nvidia-driver-pinning"], conflicts=["nvidia-driver-pinning"],
-            replaces=["nvidia-driver-pinning"],
-            files={pin: content.driver_pinning(branch)},
-            description=f"STAND-IN for the APT pin of the NVIDIA driver to branch {branch}",
-        ),
-    ]
+    specs = []
+    for template, depends in rule["depends"].items():
+        name = fill(template, b=branch)
+        group = []
+        if "dkms" in name or "kernel" in name:
+            group = ["nvidia-kernel-module"]
+        elif f"-{branch}" in name and not name.startswith("cuda-drivers"):
+            group = [fill(template.replace("-<b>", ""), b=branch)]
+        specs.append(DebSpec(
+            name, version, DEB_ARCH, depends=[_dependency(d, version, branch) for d in depends],
+            provides=group, conflicts=group, replaces=group, files=_note(name),
+            description=f"STAND-IN for NVIDIA's {name} (branch {branch}; no module, no library)",
+        ))
+    # The pin file is not a conffile, so that removing the package (also when the next
+    # branch's pinning package replaces it) removes the pin.
+    specs.append(DebSpec(
+        fill(rule["pinning"], b=branch), version,
+        provides=["nvidia-driver-pinning"], conflicts=["nvidia-driver-pinning"],
+        replaces=["nvidia-driver-pinning"],
+        files={pin: content.driver_pinning(branch, os_id)},
+        description=f"STAND-IN for the APT pin of the NVIDIA driver to branch {branch}",
+    ))
     return specs
 
 
@@ -441,8 +452,9 @@ def cuda_repo_packages(
         specs += _cuda_packages(cuda)
     for major in cudnn_cuda_majors:
         specs += _cudnn_packages(major, tuple(cudnn_cuda_majors))
+    os_id = "ubuntu" if distro_slug.startswith("ubuntu") else "debian"
     for branch in branches:
-        specs += _driver_packages(branch)
+        specs += _driver_packages(branch, os_id)
     return specs
 
 

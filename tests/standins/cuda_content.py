@@ -40,7 +40,19 @@ DRIVER_VERSIONS = {
     "580": "580.65.06",
 }
 
-CUDNN_VERSION = "9.8.0.87"
+def cudnn_version(cuda_major: str, cudnn_major: str = "9") -> str:
+    """The cuDNN release the stand-in ships for a CUDA major: the facts table's current line
+    (9.26.1) where it is built for that CUDA, else the last line that is (9.10.2 for CUDA 11);
+    a fourth field is added as NVIDIA's package versions have one."""
+    from provision.gpu.table import table
+
+    for line in table().cudnn:
+        if line.release.split(".")[0] == cudnn_major and int(cuda_major) in line.cuda_majors:
+            return f"{line.newest or line.release}.1"
+    raise ValueError(f"the facts table has no cuDNN {cudnn_major} for CUDA {cuda_major}")
+
+
+CUDNN_VERSION = cudnn_version("12")
 
 
 def cuda_release(version: str) -> CudaRelease:
@@ -52,7 +64,15 @@ def cuda_release(version: str) -> CudaRelease:
 
 
 def driver_version(branch: str) -> str:
-    return DRIVER_VERSIONS.get(branch, f"{branch}.00.01")
+    """A driver release NVIDIA shipped in ``branch``: the table above, else the facts table's
+    CUDA minimum driver of that branch (590.44.01), else a made-up ``<branch>.00.01``."""
+    if branch in DRIVER_VERSIONS:
+        return DRIVER_VERSIONS[branch]
+    from provision.gpu.table import table
+
+    known = [str(row["min_driver"]) for row in table().raw["cuda"]]
+    known = [version for version in known if version.startswith(branch + ".")]
+    return str(known[0]) if known else f"{branch}.00.01"
 
 
 def nvcc_script(version: str) -> str:
@@ -118,15 +138,25 @@ def cudnn_version_header(version: str = CUDNN_VERSION) -> str:
     )
 
 
-def driver_pinning(branch: str) -> str:
+def driver_pinning(branch: str, os_id: str = "debian") -> str:
     """``/etc/apt/preferences.d/nvidia-driver-pinning-<branch>``.
 
     Modelled on NVIDIA's documented APT version lock (not a copy of the real package's file):
-    the NVIDIA driver packages are held to ``<branch>.*`` and every other version of them is
-    refused. The pinning packages themselves and the NVIDIA container toolkit (whose names
-    match ``*nvidia*`` but whose versions follow no branch) are listed first so that they stay
-    installable: apt uses the first version-pin record that matches a package.
+    the driver packages are held to ``<branch>.*`` and every other version of them is refused.
+    Which packages are the driver's comes from the facts table's hold patterns for the OS
+    (``nvidia-*``, ``libnvidia-*``, ``cuda-drivers*``, ``libcuda1``, ...). The pinning packages
+    themselves and the NVIDIA container toolkit (whose names match ``*nvidia*`` but whose
+    versions follow no branch) are listed first so that they stay installable: apt uses the
+    first version-pin record that matches a package.
     """
+    from provision.gpu.table import table
+
+    globs = ["*nvidia*", "libnvidia*"]
+    for pattern in table().packages_of_driver(os_id)["hold"]:
+        name = pattern.removeprefix("^")
+        if "nvidia" not in name and name.isascii() and all(c.isalnum() or c == "-" for c in name):
+            globs.append(name + "*")
+    names = " ".join(globs)
     return (
         f"# STAND-IN for nvidia-driver-pinning-{branch}, built by the rigforge test suite.\n"
         f"# Holds the NVIDIA driver packages to branch {branch}.\n"
@@ -135,11 +165,11 @@ def driver_pinning(branch: str) -> str:
         "Pin: version *\n"
         "Pin-Priority: 500\n"
         "\n"
-        "Package: *nvidia* libnvidia* cuda-drivers*\n"
+        f"Package: {names}\n"
         f"Pin: version {branch}.*\n"
         "Pin-Priority: 1000\n"
         "\n"
-        "Package: *nvidia* libnvidia* cuda-drivers*\n"
+        f"Package: {names}\n"
         "Pin: version *\n"
         "Pin-Priority: -1\n"
     )

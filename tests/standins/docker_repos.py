@@ -18,6 +18,16 @@ What the stand-in programs do (python3 and sh scripts; no container runtime of t
   generate`` fails without ``/dev/nvidia0`` (the real one needs the driver) and writes a
   small spec otherwise. ``nvidia-container-runtime`` execs ``runc``, so Docker can run a
   container with ``--runtime=nvidia`` through it.
+* From 1.18.0, nvidia-container-toolkit-base also ships ``nvidia-cdi-refresh.service`` and
+  ``nvidia-cdi-refresh.path`` in ``/etc/systemd/system`` (conffiles, as NVIDIA's 1.18 packages
+  put them; a downgrade leaves them behind) and ``/etc/nvidia-container-toolkit/
+  nvidia-cdi-refresh.env``. The service is a oneshot that runs ``nvidia-ctk cdi generate
+  --output=/var/run/cdi/nvidia.yaml`` under the real unit's conditions (nvidia-smi present, an
+  ``nvidia.ko`` in the running kernel's ``modules.dep``), so it skips itself on a host without a
+  driver and fails, like ``cdi generate``, without ``/dev/nvidia0``; the path unit starts it
+  when ``modules.dep`` changes. The postinst does what NVIDIA's 1.18.0 postinst does: when
+  systemd is running or degraded, daemon-reload, ``enable --now`` both units, start the service,
+  each only warning when it fails.
 * ``dockerd`` (docker-ce): reads ``daemon.json`` like dockerd (invalid JSON: exit 1;
   ``--validate``), listens on ``/run/docker.sock`` (group docker, 0660) and serves its info
   (version, runtimes from daemon.json). It runs no containers. ``docker`` (docker-ce-cli)
@@ -43,8 +53,13 @@ DOCKER_DEB_VERSION = f"{DOCKER_VERSION}-1~debian.12~bookworm"
 DOCKER_CE_PACKAGES = (
     "docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin",
 )
-#: Toolkit releases in the stand-in repository: one refused (CVE-2025-23266), two allowed.
-NVIDIA_TOOLKIT_VERSIONS = ("1.17.3", "1.17.8", "1.17.9")
+#: Toolkit releases in the stand-in repository: one refused (CVE-2025-23266), two allowed, and
+#: one with the nvidia-cdi-refresh units.
+NVIDIA_TOOLKIT_VERSIONS = ("1.17.3", "1.17.8", "1.17.9", "1.18.0")
+#: The first release that ships nvidia-cdi-refresh.service and .path.
+NVIDIA_CDI_REFRESH_FROM = "1.18.0"
+NVIDIA_CDI_REFRESH_UNITS = ("nvidia-cdi-refresh.path", "nvidia-cdi-refresh.service")
+NVIDIA_CDI_REFRESH_SPEC = "/var/run/cdi/nvidia.yaml"
 NVIDIA_TOOLKIT_PACKAGES = (
     "nvidia-container-toolkit", "nvidia-container-toolkit-base",
     "libnvidia-container-tools", "libnvidia-container1",
@@ -287,6 +302,65 @@ WantedBy=multi-user.target
 """
 
 
+NVIDIA_CDI_REFRESH_SERVICE = """# STAND-IN for NVIDIA's unit, built by the rigforge test suite.
+[Unit]
+Description=Refresh NVIDIA CDI specification file (STAND-IN built by the rigforge test suite)
+ConditionPathExists=|/usr/bin/nvidia-smi
+ConditionPathExists=|/usr/sbin/nvidia-smi
+ConditionPathExists=/usr/bin/nvidia-ctk
+
+[Service]
+Type=oneshot
+EnvironmentFile=-/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env
+ExecCondition=/usr/bin/grep -qE '/nvidia[.]ko' /lib/modules/%v/modules.dep
+ExecStart=/usr/bin/nvidia-ctk cdi generate --output=@SPEC@
+
+[Install]
+WantedBy=multi-user.target
+""".replace("@SPEC@", NVIDIA_CDI_REFRESH_SPEC)
+
+NVIDIA_CDI_REFRESH_PATH = """# STAND-IN for NVIDIA's unit, built by the rigforge test suite.
+[Unit]
+Description=Trigger a CDI refresh on NVIDIA driver changes (STAND-IN built by the rigforge test suite)
+
+[Path]
+PathChanged=/lib/modules/%v/modules.dep
+PathChanged=/lib/modules/%v/modules.dep.bin
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+NVIDIA_CDI_REFRESH_ENV = """# STAND-IN for NVIDIA's nvidia-cdi-refresh.env, built by the rigforge test suite.
+# Environment for the nvidia-ctk cdi generate run of nvidia-cdi-refresh.service (ENVVAR=value).
+"""
+
+# What NVIDIA's 1.18.0 nvidia-container-toolkit-base postinst does with the units.
+NVIDIA_CDI_REFRESH_POSTINST = """# STAND-IN postinst, built by the rigforge test suite; not NVIDIA's script.
+[ "$1" = configure ] || exit 0
+if command -v systemctl >/dev/null 2>&1; then
+  state=$(systemctl is-system-running 2>/dev/null || true)
+  case "$state" in
+    running|degraded)
+      systemctl daemon-reload || echo "Warning: Failed to reload systemd daemon" >&2
+      systemctl enable --now nvidia-cdi-refresh.path \\
+        || echo "Warning: Failed to enable nvidia-cdi-refresh.path" >&2
+      systemctl enable --now nvidia-cdi-refresh.service \\
+        || echo "Warning: Failed to enable nvidia-cdi-refresh.service" >&2
+      systemctl start nvidia-cdi-refresh.service || echo "Warning: Failed to trigger CDI refresh" >&2
+      ;;
+  esac
+fi
+"""
+
+
+def has_cdi_refresh(version: str) -> bool:
+    """Whether the stand-in toolkit ``version`` ships the nvidia-cdi-refresh units."""
+    def release(text: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in text.split("."))
+    return release(version) >= release(NVIDIA_CDI_REFRESH_FROM)
+
+
 def _shell(owner: str, body: str) -> str:
     return "#!/bin/sh\n" + _BANNER.format(owner=owner) + body
 
@@ -315,19 +389,29 @@ def nvidia_toolkit_packages(version: str) -> list[DebSpec]:
     ))
     arch = apt_repo.DEB_ARCH
 
-    def spec(name: str, files: dict[str, str], depends: list[str], what: str) -> DebSpec:
+    def spec(name: str, files: dict[str, str], depends: list[str], what: str, **kw) -> DebSpec:
         execs = {p: 0o755 for p in files if p.startswith("/usr/bin/")}
         return DebSpec(name, deb, arch, depends=depends, files={**files, **_doc(name, NVIDIA_NOTE)},
-                       modes=execs, description=f"STAND-IN for NVIDIA's {what} {version}")
+                       modes=execs, description=f"STAND-IN for NVIDIA's {what} {version}", **kw)
+
+    base = {"/usr/bin/nvidia-ctk": ctk, "/usr/bin/nvidia-container-runtime": runtime}
+    refresh: dict = {}
+    if has_cdi_refresh(version):
+        units = {
+            "/etc/systemd/system/nvidia-cdi-refresh.service": NVIDIA_CDI_REFRESH_SERVICE,
+            "/etc/systemd/system/nvidia-cdi-refresh.path": NVIDIA_CDI_REFRESH_PATH,
+            "/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env": NVIDIA_CDI_REFRESH_ENV,
+        }
+        base |= units
+        refresh = {"conffiles": list(units), "postinst": NVIDIA_CDI_REFRESH_POSTINST}
 
     return [
         spec("libnvidia-container1", {}, [], "libnvidia-container library"),
         spec("libnvidia-container-tools", {"/usr/bin/nvidia-container-cli": cli},
              [f"libnvidia-container1 (>= {deb})", "libnvidia-container1 (<< 2.0.0)"],
              "nvidia-container-cli"),
-        spec("nvidia-container-toolkit-base",
-             {"/usr/bin/nvidia-ctk": ctk, "/usr/bin/nvidia-container-runtime": runtime}, [],
-             "nvidia-ctk and nvidia-container-runtime"),
+        spec("nvidia-container-toolkit-base", base, [],
+             "nvidia-ctk and nvidia-container-runtime", **refresh),
         spec("nvidia-container-toolkit", {"/usr/bin/nvidia-container-runtime-hook": hook},
              [f"nvidia-container-toolkit-base (= {deb})", f"libnvidia-container-tools (>= {deb})",
               "libnvidia-container-tools (<< 2.0.0)"],

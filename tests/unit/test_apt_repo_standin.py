@@ -160,17 +160,31 @@ def test_apt_reads_the_repo_and_refuses_a_tampered_packages_file(tmp_path):
 
 
 def test_cuda_packages_use_the_real_names(standin):
-    names = {spec.name for spec in cuda_repo_packages(branches=("570", "575"))}
+    """Generated from the facts table: NVIDIA's debian12 repository has Debian-style names."""
+    specs = cuda_repo_packages(branches=("570", "575"))
+    names = {spec.name for spec in specs}
     assert {
         "cuda-keyring", "cuda-toolkit-12-8", "cuda-nvcc-12-8", "cudnn9-cuda-12", "cudnn9-cuda-11",
-        "libcudnn9-cuda-12", "cuda-drivers-570", "nvidia-driver-570-open", "nvidia-driver-570",
-        "libnvidia-compute-570", "nvidia-kernel-570-open", "nvidia-kernel-570",
-        "nvidia-driver-pinning-570", "cuda-drivers-575", "nvidia-driver-pinning-575",
+        "libcudnn9-cuda-12", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-open", "nvidia-kernel-open-dkms",
+        "libcuda1", "cuda-drivers-570", "nvidia-driver-pinning-570", "cuda-drivers-575",
+        "nvidia-driver-pinning-575",
     } <= names
+    old_beliefs = ("nvidia-driver-5", "nvidia-kernel-5", "libnvidia-compute")
+    assert not any(name.startswith(old_beliefs) for name in names)
     assert not any("nvidia-smi" in name or name.startswith("nvidia-utils") for name in names)
+    # The trap NVIDIA's guide warns of: cuda-drivers-<b> has no upper bound on nvidia-driver.
+    assert next(s for s in specs if s.name == "cuda-drivers-570").depends == ["nvidia-driver (>= 570.0)"]
     repo = standin
     assert (repo.root / KEYRING_DEB).is_file()
-    assert (repo.root / "nvidia-driver-575-open_575.57.08-1_amd64.deb").is_file()
+    assert (repo.root / "nvidia-driver_575.57.08-1_amd64.deb").is_file()
+    assert (repo.root / "nvidia-driver_570.133.20-1_amd64.deb").is_file()
+
+
+def test_ubuntu_repository_names_follow_the_branch_up_to_580_and_drop_it_from_590():
+    names = {spec.name for spec in cuda_repo_packages("ubuntu2404", branches=("580", "595"))}
+    assert {"nvidia-driver-pinning-580", "nvidia-open-580", "cuda-drivers-580", "libnvidia-compute-580",
+            "nvidia-driver-pinning-595", "nvidia-open", "cuda-drivers", "libnvidia-compute"} <= names
+    assert "nvidia-open-595" not in names and "cuda-drivers-595" not in names
 
 
 def test_no_stand_in_package_ships_a_kernel_module_or_nvidia_smi(standin):
@@ -195,7 +209,7 @@ def test_keyring_package_installs_the_key_and_a_one_line_source_as_a_conffile(st
 
 def test_nvcc_prints_the_real_banner_and_cudnn_header_has_the_defines(standin, tmp_path):
     repo = standin
-    for deb in ("cuda-nvcc-12-8_12.8.93-1_amd64.deb", "libcudnn9-dev-cuda-12_9.8.0.87-1_amd64.deb"):
+    for deb in ("cuda-nvcc-12-8_12.8.93-1_amd64.deb", "libcudnn9-dev-cuda-12_9.26.1.1-1_amd64.deb"):
         _run("dpkg-deb", "-x", str(repo.root / deb), str(tmp_path))
     out = _run(str(tmp_path / "usr/local/cuda-12.8/bin/nvcc"), "--version").stdout
     assert out.splitlines() == [
@@ -206,7 +220,8 @@ def test_nvcc_prints_the_real_banner_and_cudnn_header_has_the_defines(standin, t
         "Build cuda_12.8.r12.8/compiler.35583870_0",
     ]
     header = (tmp_path / "usr/include/x86_64-linux-gnu/cudnn_version_v9.h").read_text()
-    for define in ("#define CUDNN_MAJOR 9\n", "#define CUDNN_MINOR 8\n", "#define CUDNN_PATCHLEVEL 0\n"):
+    # cuDNN 9.26.1 for CUDA 12, from the facts table; CUDA 11 gets the last line built for it.
+    for define in ("#define CUDNN_MAJOR 9\n", "#define CUDNN_MINOR 26\n", "#define CUDNN_PATCHLEVEL 1\n"):
         assert define in header
 
 
@@ -222,9 +237,10 @@ def test_apt_pins_the_driver_branch_and_keeps_the_other_pinning_package_installa
         lines = apt("apt-cache", "policy", package).stdout.splitlines()
         return next(line.split(":", 1)[1].strip() for line in lines if "Candidate:" in line)
 
-    assert candidate("cuda-drivers-570") == "570.133.20-1"
-    assert candidate("libnvidia-compute-570") == "570.133.20-1"
-    assert candidate("nvidia-driver-575-open") == "(none)"
+    # One name, three branches in the repository: the pin keeps apt on 570.
+    assert candidate("nvidia-driver") == "570.133.20-1"
+    assert candidate("libcuda1") == "570.133.20-1"
+    assert candidate("nvidia-open") == "570.133.20-1"
     assert candidate("cuda-drivers-575") == "(none)"
     assert candidate("nvidia-driver-pinning-575") == "575.57.08-1"
     assert candidate("cuda-toolkit-12-8") == "12.8.93-1"

@@ -451,3 +451,28 @@ def test_roles_and_resolver_read_one_table():
         assert cudnn["__cudnn_source"] == row.cudnn_source
         assert cudnn["__cudnn_major"] == row.cudnn_version
         assert cudnn["__cudnn_package"] == stack.cudnn_package(row.cudnn_version, row.cuda_version)
+
+
+GTX_1080 = ("02:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP104 [GeForce GTX 1080] "
+            "[10de:1b80] (rev a1)")
+RTX_4090 = ("01:00.0 VGA compatible controller [0300]: NVIDIA Corporation AD102 [GeForce RTX 4090] "
+            "[10de:2684] (rev a1)")
+
+
+@pytest.mark.parametrize(("os_name", "cuda", "lines", "spec"), [
+    ("Ubuntu 24.04", "12.8", [RTX_4090], "cudnn9-cuda-12"),  # the current line, unpinned
+    ("Ubuntu 24.04", "12.8", [GTX_1080], "cudnn9-cuda-12=9.10.2*"),  # Pascal: the last line for it
+    ("Ubuntu 24.04", "12.8", [RTX_4090, GTX_1080], "cudnn9-cuda-12=9.10.2*"),
+    ("Debian 12", "auto", [], "cudnn9-cuda-11=9.10.2*"),  # CUDA 11.8: the last line built for it
+    ("Ubuntu 24.04", "13.0", [RTX_4090], "cudnn9-cuda-13"),
+])
+def test_cudnn_release_line_follows_cuda_and_gpus(os_name, cuda, lines, spec):
+    v = RoleVars("cudnn", os_name, cuda_version=cuda, __cudnn_lspci={"stdout_lines": lines, "rc": 0})
+    assert v["__cudnn_package_spec"] == spec
+
+
+def test_cudnn_without_a_line_for_cuda_13_on_pascal_is_refused():
+    v = RoleVars("cudnn", "Ubuntu 24.04", cuda_version="13.0", __cudnn_lspci={"stdout_lines": [GTX_1080]})
+    assert v["__cudnn_line"] == {}
+    assert v["__cudnn_msg_no_line"].startswith(
+        "No cuDNN 9 release supports CUDA 13 on GPUs older than Turing")

@@ -142,6 +142,8 @@ CASES: dict[str, dict] = {
         "fake": DEBIAN, "nvidia_driver_source": "cuda-repo", "nvidia_driver_branch": "570",
         "__nvidia_driver_policy": policy(**{"linux-headers-6.1.0-28-amd64": "6.1.119-1"}),
     },
+    "debian_cuda_repo_ampere": {"fake": DEBIAN, "nvidia_driver_source": "cuda-repo", **TURING},
+    "debian_cuda_repo_pascal": {"fake": DEBIAN, "nvidia_driver_source": "cuda-repo", **PASCAL},
     "debian_open": {"fake": DEBIAN, "nvidia_driver_flavor": "open", "__nvidia_driver_policy": DEBIAN_POLICY},
     "debian_ubuntu_source": {"fake": DEBIAN, "nvidia_driver_source": "ubuntu"},
     "debian_bad_branch": {"fake": DEBIAN, "nvidia_driver_branch": "57"},
@@ -249,20 +251,39 @@ CASES: dict[str, dict] = {
             ("nvidia-persistenced", "535.261.03-1", "535.261.03-1"),
         ]),
     },
+    # NVIDIA's debian12 repository: unversioned names behind the pinning package.
     "cuda_repo_branch_switch": {
         "fake": DEBIAN, "nvidia_driver_source": "cuda-repo", "nvidia_driver_branch": "575",
         "__nvidia_driver_kernel_build_dir": HEADERS_INSTALLED,
         "__nvidia_driver_dpkg": dpkg(*(
             f"{n} 570.133.20-1 hold installed" for n in (
-                "cuda-drivers-570", "libnvidia-compute-570", "nvidia-driver-570", "nvidia-driver-pinning-570",
-                "nvidia-kernel-570"))),
+                "libcuda1", "nvidia-driver", "nvidia-driver-pinning-570", "nvidia-kernel-dkms"))),
         # The installed pin of branch 570 refuses the packages of 575, except the pinning package.
         "__nvidia_driver_plan": plan([
             ("nvidia-driver-pinning-575", "(none)", "575.57.08-1"),
-            ("cuda-drivers-575", "(none)", "(none)"),
-            ("nvidia-driver-575", "(none)", "(none)"),
+            ("nvidia-driver", "570.133.20-1", "570.133.20-1"),
+            ("nvidia-kernel-dkms", "570.133.20-1", "570.133.20-1"),
         ]),
     },
+    # After the new pin: the installed 570 packages are off the branch, apt offers 575.
+    "cuda_repo_branch_switch_pinned": {
+        "fake": DEBIAN, "nvidia_driver_source": "cuda-repo", "nvidia_driver_branch": "575",
+        "__nvidia_driver_kernel_build_dir": HEADERS_INSTALLED,
+        "__nvidia_driver_dpkg": dpkg(
+            "libcuda1 570.133.20-1 install installed", "nvidia-driver 570.133.20-1 install installed",
+            "nvidia-driver-pinning-575 575.57.08-1 install installed",
+            "nvidia-kernel-dkms 570.133.20-1 install installed"),
+        "__nvidia_driver_plan": plan([
+            ("nvidia-driver-pinning-575", "575.57.08-1", "575.57.08-1"),
+            ("nvidia-driver", "570.133.20-1", "575.57.08-1"),
+            ("nvidia-kernel-dkms", "570.133.20-1", "575.57.08-1"),
+        ]),
+    },
+    "noble_cuda_repo_595": {"fake": NOBLE, "nvidia_driver_source": "cuda-repo",
+                            "nvidia_driver_branch": "595"},
+    "noble_cuda_repo_595_proprietary": {
+        "fake": NOBLE, "nvidia_driver_source": "cuda-repo", "nvidia_driver_branch": "595",
+        "nvidia_driver_flavor": "proprietary"},
     "cuda_repo_unavailable": {
         "fake": NOBLE, "nvidia_driver_source": "cuda-repo", "nvidia_driver_branch": "999",
         "__nvidia_driver_plan": plan([("nvidia-driver-pinning-999", "(none)", "(none)")]),
@@ -291,6 +312,9 @@ class Case:
     ("noble_no_gpu", "ubuntu", "580", "open"),
     ("jammy_hwe", "ubuntu", "535", "open"),
     ("debian_cuda_repo_570", "cuda-repo", "570", "proprietary"),
+    # NVIDIA's repository has the open modules: auto is open on Turing and newer, at the long-term branch.
+    ("debian_cuda_repo_ampere", "cuda-repo", "580", "open"),
+    ("debian_cuda_repo_pascal", "cuda-repo", "580", "proprietary"),
 ])
 def test_auto_choices(name, source, branch, flavor):
     r = Case(name)
@@ -411,28 +435,42 @@ def test_impossible_choices_are_refused(name, needle):
 
 
 def test_cuda_repo_packages():
+    """NVIDIA's names (driver installation guide): Debian-style names on debian12, never the
+    unbounded cuda-drivers-<b>; nvidia-open-<b> on Ubuntu up to 580, nvidia-open from 590."""
     assert Case("debian_cuda_repo_570")["packages"] == [
-        "nvidia-driver-pinning-570", "cuda-drivers-570", "nvidia-driver-570", "linux-headers-6.1.0-28-amd64"]
+        "nvidia-driver-pinning-570", "nvidia-driver", "nvidia-kernel-dkms", "linux-headers-6.1.0-28-amd64"]
+    assert Case("debian_cuda_repo_570")["version_package"] == "nvidia-driver"
     r = Case("noble_cuda_repo_open")
-    assert r["driver_packages"] == [
-        "nvidia-driver-pinning-570", "cuda-drivers-570", "nvidia-driver-570-open"]
+    assert r["driver_packages"] == ["nvidia-driver-pinning-570", "nvidia-open-570"]
     assert r["uses_dkms"] is True
-    assert r["version_package"] == "cuda-drivers-570"
-    assert not any(p == "cuda" for p in r["packages"])
+    assert r["version_package"] == "nvidia-open-570"
+    assert not any(p == "cuda" or p.startswith("cuda-drivers") for p in r["packages"])
+    r = Case("noble_cuda_repo_595")
+    assert r["driver_packages"] == ["nvidia-driver-pinning-595", "nvidia-open"]
+    assert r["version_package"] == "nvidia-open"
+    assert Case("noble_cuda_repo_595_proprietary")["driver_packages"] == [
+        "nvidia-driver-pinning-595", "cuda-drivers"]
 
 
 def test_a_new_branch_is_pinned_first_after_releasing_the_old_holds():
     r = Case("cuda_repo_branch_switch")
     assert r["pin_first"] is True
     assert r["held_managed"] == [
-        "cuda-drivers-570", "libnvidia-compute-570", "nvidia-driver-570", "nvidia-driver-pinning-570",
-        "nvidia-kernel-570"]
-    assert r["unavailable"] == ["cuda-drivers-575", "nvidia-driver-575"]
+        "libcuda1", "nvidia-driver", "nvidia-driver-pinning-570", "nvidia-kernel-dkms"]
+    assert r["unavailable"] == []
+
+
+def test_packages_of_another_branch_are_installed_at_the_chosen_branch():
+    r = Case("cuda_repo_branch_switch_pinned")
+    assert r["pin_first"] is False
+    assert r["off_branch"] == ["nvidia-driver", "nvidia-kernel-dkms"]
+    assert r["install_needed"] is True
+    assert r["install_specs"] == [
+        "nvidia-driver-pinning-575", "nvidia-driver=575.*", "nvidia-kernel-dkms=575.*"]
 
 
 def test_unavailable_packages_are_listed():
-    assert Case("cuda_repo_unavailable")["unavailable"] == [
-        "nvidia-driver-pinning-999", "cuda-drivers-999", "nvidia-driver-999-open"]
+    assert Case("cuda_repo_unavailable")["unavailable"] == ["nvidia-driver-pinning-999", "nvidia-open"]
 
 
 # --- Secure Boot ----------------------------------------------------------------------
@@ -454,9 +492,12 @@ def test_secure_boot_state(name, state, enforcing):
 
 def test_holds_cover_the_branch_and_release_everything_managed():
     r = Case("holds")
+    # firmware-nvidia-gsp is the driver's too (the facts table's hold patterns for Debian).
     assert r["hold_wanted"] == [
-        "libnvidia-ml1", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-persistenced", "nvidia-smi"]
-    assert r["hold_missing"] == ["libnvidia-ml1", "nvidia-driver", "nvidia-persistenced", "nvidia-smi"]
+        "firmware-nvidia-gsp", "libnvidia-ml1", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-persistenced",
+        "nvidia-smi"]
+    assert r["hold_missing"] == [
+        "firmware-nvidia-gsp", "libnvidia-ml1", "nvidia-driver", "nvidia-persistenced", "nvidia-smi"]
     # A held package of another branch is released too, so that apt may replace it; the
     # toolkit another component holds is not a driver package.
     assert r["held_managed"] == ["nvidia-kernel-dkms", "nvidia-driver-libs"]
@@ -519,6 +560,7 @@ def test_argument_specs_document_every_default():
 
 @pytest.mark.parametrize("name", [
     "debian_auto", "noble_turing", "noble_pascal", "noble_mixed", "noble_h100", "noble_no_gpu", "jammy_hwe",
+    "debian_cuda_repo_ampere", "debian_cuda_repo_pascal", "debian_cuda_repo_570",
 ])
 def test_auto_choices_match_the_python_resolver(name):
     stack = pytest.importorskip("provision.gpu.stack")
@@ -530,7 +572,8 @@ def test_auto_choices_match_the_python_resolver(name):
         os_id=distribution.lower(), os_version=version.split(".")[0] if distribution == "Debian" else version,
         arch="x86_64", gpus=tuple(parsers.parse_lspci("\n".join(lines))),
     )
-    resolved = stack.defaults(facts)
+    chosen = {k: v for k, v in case.items() if k in stack.VARIABLES}
+    resolved = stack.resolve(chosen, facts, ["nvidia_driver"]).stack
     r = Case(name)
     assert (r["source"], r["flavor"]) == (resolved.nvidia_driver_source, resolved.nvidia_driver_flavor)
     if "nvidia_driver_branch" not in case:

@@ -8,13 +8,17 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from provision.errors import SandboxError, SandboxSetupError
+from provision.errors import SandboxError, SandboxSetupError, UsageError
 from provision.sandbox import SandboxHost, SandboxManager, validate_name
 from provision.sandbox.cgroups import current_cgroup_dirs, parse_proc_cgroup
 from provision.sandbox.host import HostState, nspawn_argv, read_host_keys
 from provision.sandbox.image import (
     PACKAGES,
+    RELEASES,
+    ImageStore,
+    UnknownReleaseError,
     build_recipe,
     customize_hooks,
     mmdebstrap_argv,
@@ -31,6 +35,7 @@ from provision.sandbox.mirrors import (
 )
 from provision.sandbox.network import (
     allocate_address,
+    mirror_firewall_targets,
     netns_name,
     nft_replace_script,
     nft_ruleset,
@@ -38,6 +43,7 @@ from provision.sandbox.network import (
     veth_name,
 )
 from provision.sandbox.system import mounts_below
+from tests.conftest import snapshot
 
 ONE_LINE = """\
 # the main archive
@@ -166,6 +172,21 @@ def test_mirrors_give_sources_lines_and_firewall_endpoints():
     assert len(Mirrors("http://a.example/debian").sources_lines("bookworm", ["main"])) == 2
 
 
+@pytest.mark.parametrize("release", sorted(RELEASES))
+def test_every_release_uses_only_hosts_the_firewall_lets_through(release, monkeypatch):
+    """The security archive may be another host than the main mirror: each release's
+    -security suite comes from it, and the firewall's targets include it."""
+    m = Mirrors("http://a.example/debian", "http://sec.example/debian-security")
+    lines = m.sources_lines(release, ["main"])
+    assert [line.split()[2] for line in lines] == [release, f"{release}-updates", f"{release}-security"]
+    hosts = {line.split()[1].split("/")[2] for line in lines}
+    assert hosts == {"a.example", "sec.example"}
+    assert hosts == {host for host, _ in m.endpoints()}
+    addrs = {"a.example": ["192.0.2.1"], "sec.example": ["198.51.100.2"]}
+    monkeypatch.setattr("provision.sandbox.network.resolve_ipv4", lambda host: addrs[host])
+    assert mirror_firewall_targets(m) == (["192.0.2.1", "198.51.100.2"], [80, 443])
+
+
 def test_nameservers_are_ipv4_and_not_loopback():
     text = (
         "# generated\nnameserver 127.0.0.53\nnameserver fd00::1\nnameserver 192.0.2.53\n"
@@ -263,6 +284,69 @@ def test_mmdebstrap_command_line():
         "deb http://mirror.example/debian-security bookworm-security main contrib non-free non-free-firmware",
     ]
     assert all(a.startswith("--customize-hook=") for a in argv[4:-5])
+
+
+def test_the_default_recipe_is_bookworm_and_unchanged_by_the_release_choice():
+    default = build_recipe(MIRRORS, PUBKEY)
+    assert default == build_recipe(MIRRORS, PUBKEY, "bookworm")
+    # no new fields: bookworm images cached before releases were selectable stay valid
+    assert set(default) == {"suite", "variant", "components", "packages", "hook_version",
+                            "hooks", "sources"}
+    assert default["suite"] == "bookworm"
+
+
+def test_each_release_has_its_own_recipe_hash_and_suites():
+    bookworm = build_recipe(MIRRORS, PUBKEY, "bookworm")
+    trixie = build_recipe(MIRRORS, PUBKEY, "trixie")
+    assert recipe_hash(bookworm) != recipe_hash(trixie)
+    assert trixie["suite"] == "trixie"
+    comps = "main contrib non-free non-free-firmware"
+    assert trixie["sources"] == [
+        f"deb http://mirror.example/debian trixie {comps}",
+        f"deb http://mirror.example/debian trixie-updates {comps}",
+        f"deb http://mirror.example/debian-security trixie-security {comps}",
+    ]
+    assert not [line for line in trixie["sources"] if "bookworm" in line]
+    # the same packages and hooks: only the suites differ
+    assert {k: v for k, v in trixie.items() if k not in ("suite", "sources")} == {
+        k: v for k, v in bookworm.items() if k not in ("suite", "sources")
+    }
+    store = ImageStore(Path("/sb/images"))
+    assert store.path_for(trixie).name == f"trixie-{recipe_hash(trixie)}"
+    assert store.path_for(bookworm).name == f"bookworm-{recipe_hash(bookworm)}"
+
+
+def test_mmdebstrap_command_line_for_trixie():
+    recipe = build_recipe(MIRRORS, PUBKEY, "trixie")
+    argv = mmdebstrap_argv(recipe, Path("/tmp/rootfs"))
+    assert argv[-5:] == ["trixie", "/tmp/rootfs", *recipe["sources"]]
+    assert argv[:4] == mmdebstrap_argv(build_recipe(MIRRORS, PUBKEY), Path("/x"))[:4]
+
+
+@pytest.mark.parametrize("release", ["sid", "Trixie", "bullseye", "", None, 13])
+def test_an_unknown_release_is_a_usage_error_naming_the_allowed_ones(release):
+    with pytest.raises(UnknownReleaseError) as err:
+        build_recipe(MIRRORS, PUBKEY, release)
+    assert isinstance(err.value, UsageError) and isinstance(err.value, SandboxSetupError)
+    assert err.value.exit_code == 2
+    assert "bookworm, trixie" in err.value.message
+    assert repr(release) in err.value.message
+
+
+@pytest.mark.parametrize(("release", "version"), [("bookworm", "12"), ("trixie", "13")])
+def test_building_an_image_names_its_release(tmp_path, monkeypatch, release, version):
+    def fake_build(self, recipe, final):
+        (final / "rootfs").mkdir(parents=True)
+
+    monkeypatch.setattr(ImageStore, "_build", fake_build)
+    said: list[str] = []
+    store = ImageStore(tmp_path / "images")
+    rootfs = store.ensure(build_recipe(MIRRORS, PUBKEY, release), said.append)
+    assert rootfs.parent.name.startswith(f"{release}-")
+    assert said[0] == f"building Debian {version} image (once, ~30 s)"
+    said.clear()
+    assert store.ensure(build_recipe(MIRRORS, PUBKEY, release), said.append) == rootfs
+    assert said == []  # cached per release
 
 
 def test_hooks_make_a_sudo_user_and_drop_the_host_keys():
@@ -379,6 +463,45 @@ def test_host_state_round_trips_and_ignores_unknown_fields(tmp_path):
     assert HostState.load(path) == state
 
 
+def test_host_state_records_its_release_and_old_records_are_bookworm(tmp_path):
+    path = tmp_path / "state.json"
+    state = HostState("rig1", "10.213.0.11", "rfs11", "rigforge-rig1", "/img/trixie-0", release="trixie")
+    state.save(path)
+    assert json.loads(path.read_text())["release"] == "trixie"
+    assert HostState.load(path) == state and HostState.load(path).release == "trixie"
+    data = json.loads(path.read_text())
+    del data["release"]  # written before releases were selectable
+    path.write_text(json.dumps(data))
+    assert HostState.load(path).release == "bookworm"
+
+
+def _halted_host(manager: SandboxManager, name: str, release: str) -> HostState:
+    image = manager.state_dir / "images" / f"{release}-0123456789ab" / "rootfs"
+    image.mkdir(parents=True)
+    state = HostState(name, "10.213.0.12", "rfs12", f"rigforge-{name}", str(image), release=release)
+    hdir = manager.state_dir / "hosts" / name
+    hdir.mkdir(parents=True)
+    state.save(hdir / "state.json")
+    return state
+
+
+def test_list_and_boot_use_the_recorded_release(tmp_path, monkeypatch):
+    manager = SandboxManager(tmp_path)
+    state = _halted_host(manager, "rig13", "trixie")
+    (manager.state_dir / "hosts" / "lost").mkdir()  # a crash before its state was written
+    listed = {h.name: h for h in manager.list()}
+    assert listed["rig13"].release == "trixie" and not listed["rig13"].running
+    assert listed["lost"].release == ""
+    started = []
+    monkeypatch.setattr(SandboxManager, "preflight", lambda self: None)
+    monkeypatch.setattr(SandboxManager, "_stop", lambda self, st: None)
+    monkeypatch.setattr(
+        SandboxManager, "_start_or_stop", lambda self, st, progress, fresh: started.append(st)
+    )
+    manager.boot("rig13")
+    assert [(s.release, s.image, s.address) for s in started] == [("trixie", state.image, state.address)]
+
+
 def test_host_keys_are_read_from_disk_without_comments(tmp_path):
     ssh = tmp_path / "etc/ssh"
     ssh.mkdir(parents=True)
@@ -447,3 +570,83 @@ def test_a_bad_name_is_refused_before_anything_else(monkeypatch, tmp_path):
             call("../etc")
     assert manager.list() == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_release_is_refused_before_anything_else(monkeypatch, tmp_path):
+    monkeypatch.setattr("provision.sandbox.manager.os.geteuid", lambda: 1000)  # not root
+    manager = SandboxManager(tmp_path)
+    with pytest.raises(UnknownReleaseError, match="allowed: bookworm, trixie"):
+        manager.up("rig1", release="sid")
+    with pytest.raises(UnknownReleaseError):
+        manager.ensure_image(release="sid")
+    with pytest.raises(SandboxSetupError, match="need root"):  # a known one gets further
+        manager.up("rig1", release="trixie")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the CLI (CliRunner; the backend is a stand-in) ----------------------------------------
+
+
+class _FakeBackend:
+    def __init__(self, hosts=()):
+        self.calls: list[tuple] = []
+        self.hosts = list(hosts)
+
+    def preflight(self):
+        self.calls.append(("preflight",))
+
+    def up(self, name, progress=None, release="bookworm"):
+        self.calls.append(("up", name, release))
+        return SandboxHost(name, "10.213.0.11", 22, "rig", Path("/k"), (), True, 9, release)
+
+    def list(self):
+        return self.hosts
+
+
+def test_cli_refuses_an_unknown_release_with_exit_2_and_creates_nothing(
+    cli, workspace, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("RIGFORGE_SANDBOX_DIR", str(tmp_path / "sandbox"))
+    backend = _FakeBackend()
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: backend)
+    before = snapshot(workspace.root)
+    result = cli("sandbox", "up", "rig1", "--release", "sid")
+    assert result.exit_code == 2, result.output
+    assert "'sid' is not one of 'bookworm', 'trixie'" in result.output
+    assert backend.calls == []
+    assert snapshot(workspace.root) == before
+    assert not (tmp_path / "sandbox").exists()
+
+
+def test_cli_release_choices_are_the_library_ones():
+    from provision.cli import sandbox_up
+
+    (option,) = [p for p in sandbox_up.params if p.name == "release"]
+    assert list(option.type.choices) == list(RELEASES)
+    assert option.default == "bookworm"
+    result = CliRunner().invoke(sandbox_up, ["--help"])
+    assert "--release [bookworm|trixie]" in result.output
+
+
+@pytest.mark.parametrize(("args", "release"), [((), "bookworm"), (("--release", "trixie"), "trixie")])
+def test_cli_up_passes_the_release_to_the_backend(cli, monkeypatch, args, release):
+    backend = _FakeBackend()
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: backend)
+    result = cli("sandbox", "up", "rig1", *args)
+    assert result.exit_code == 0, result.output
+    assert backend.calls == [("preflight",), ("up", "rig1", release)]
+    assert f"({release})" in result.output
+
+
+def test_cli_list_shows_the_release(monkeypatch):
+    hosts = [
+        SandboxHost("rig1", "10.213.0.11", 22, "rig", Path("/k"), (), True, 9),
+        SandboxHost("rig2", "10.213.0.12", 22, "rig", Path("/k"), (), False, None, "trixie"),
+    ]
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: _FakeBackend(hosts))
+    from provision.cli import main
+
+    listed = json.loads(CliRunner().invoke(main, ["sandbox", "list", "--json"]).output)
+    assert [(h["name"], h["release"]) for h in listed] == [("rig1", "bookworm"), ("rig2", "trixie")]
+    text = CliRunner().invoke(main, ["sandbox", "list"]).output.splitlines()
+    assert text[1].split() == ["rig2", "10.213.0.12", "trixie", "stopped"]

@@ -41,6 +41,8 @@ def _variables(**registered) -> dict:
     """The role's variables as the update sees them, with faked registered results."""
     return {
         **_load(ROLE / "defaults" / "main.yml"),
+        # The facts table: the vars of the gpu_stack role, on which the role depends.
+        **_load(ROLE.parent / "gpu_stack" / "vars" / "main.yml"),
         **_load(ROLE / "vars" / "main.yml"),
         **_update_block()["vars"],
         "inventory_hostname": "rig1",
@@ -105,9 +107,11 @@ def test_update_runs_the_steps_in_order_and_rolls_back_after_preflight():
 def test_consumers_are_stopped_before_the_reboot_too():
     tasks = _load(ROLE / "tasks" / "update_reboot.yml")
     names = [t["name"] for t in tasks]
-    assert _imports(tasks) == ["update_consumers_stop.yml"]
+    # The kernel guard comes first: a reboot into a kernel without a module is refused.
+    assert _imports(tasks) == ["kernel_guard_check.yml", "update_consumers_stop.yml"]
     stop, reboot = "Stop the GPU consumers for the reboot.", "Reboot into the updated driver."
-    assert names.index(stop) < names.index(reboot)
+    guard = "Check the installed kernels before a reboot."
+    assert names.index(guard) < names.index(stop) < names.index(reboot)
 
 
 def test_rollback_reruns_the_role_with_the_recorded_driver():
@@ -160,18 +164,19 @@ def _dpkg(*rows: str) -> dict:
     return {"__nvidia_driver_dpkg": {"stdout_lines": list(rows)}}
 
 
+# NVIDIA's debian12 repository: Debian-style names behind the pinning package.
 CUDA_REPO_570 = _dpkg(
-    "cuda-drivers-570 570.124.06-1 hold installed",
     "cuda-keyring 1.1-1 install installed",
-    "libnvidia-compute-570 570.124.06-1 hold installed",
-    "nvidia-driver-570 570.124.06-1 hold installed",
+    "libcuda1 570.124.06-1 hold installed",
+    "libnvidia-ml1 570.124.06-1 hold installed",
+    "nvidia-driver 570.124.06-1 hold installed",
     "nvidia-driver-pinning-570 570.124.06-1 hold installed",
-    "nvidia-kernel-570 570.124.06-1 hold installed",
+    "nvidia-kernel-dkms 570.124.06-1 hold installed",
     # Other components' packages are no driver packages: not of a driver branch.
     "nvidia-container-toolkit 1.17.8-1 hold installed",
     "nvidia-cuda-toolkit 11.8.89~11.8.0-5~deb12u1 hold installed",
     # Removed but not purged: not installed.
-    "nvidia-driver-575 575.57.08-1 deinstall config-files",
+    "nvidia-driver-pinning-575 575.57.08-1 deinstall config-files",
 )
 UBUNTU_570_OPEN = _dpkg(
     "libnvidia-compute-570-server 570.133.20-0ubuntu0.24.04.1 hold installed",
