@@ -566,6 +566,9 @@ def verify(state, limit, components, fmt, output, full):
                    "(--full evaluates the checks again)", err=True)
     if not result.checks and state.verbose:
         click.echo(result.output, err=True)
+    for host, warnings in sorted(result.warnings.items()):
+        for warning in warnings:
+            click.echo(f"warning {host}: {warning}", err=True)
     for check in result.failed:
         click.echo(f"FAILED {check.host} {check.check}: {check.message}", err=True)
     if not result.succeeded:

@@ -38,6 +38,8 @@ class VerifyResult:
     output: str = ""
     #: Hosts whose results were reused (see provision/verify_memo.py): when they were computed.
     reused: dict[str, str] = field(default_factory=dict)
+    #: Per host, what passes today and needs the user soon (a driver branch past its end of life).
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -52,6 +54,7 @@ class VerifyResult:
             "status": "passed" if self.succeeded else "failed",
             "checks": [c.to_dict() for c in self.checks],
             "reused_results": dict(self.reused),
+            "warnings": {host: list(found) for host, found in sorted(self.warnings.items())},
         }
 
 
@@ -146,12 +149,15 @@ def run_checks(
         parts = list(pool.map(
             lambda group: _check_group(workspace, group, components, fetched), groups))
     parts = [*reused.values(), *parts]
+    from provision.stack_check import eol_warnings
+
     return VerifyResult(
         checks=[c for part in parts for c in part.checks],
         junit_xml=_merge_junit([part.junit_xml for part in parts]),
         pytest_rc=max((part.pytest_rc for part in parts if part.pytest_rc != 5), default=5),
         output="".join(part.output for part in parts),
         reused={h: when for part in parts for h, when in part.reused.items()},
+        warnings=eol_warnings(targets),
     )
 
 

@@ -340,6 +340,14 @@ def eol_warning(branch: str, today: str | None = None, installed: bool = False) 
             f"{targets[0]}`).")
 
 
+def eol_warnings(branch: str, loaded: str = "") -> list[str]:
+    """The end-of-life warnings for a chosen branch and, when another one is loaded, for that."""
+    found = [eol_warning(branch)]
+    if loaded and loaded.split(".")[0] != branch:
+        found.append(eol_warning(loaded.split(".")[0], installed=True))
+    return [w for w in found if w]
+
+
 def advised_branch(needed: int) -> int:
     """The branch to advise for a floor: the oldest at or above it that is still supported."""
     today = _t().checked
@@ -583,14 +591,8 @@ class _Checker:
             self.repo_problem("nvidia_driver_source", "the driver")
         self.check_generations(branch)
         self.check_secure_boot()
-        warning = eol_warning(stack.nvidia_driver_branch)
-        if warning:
-            self.notes.append(warning)
+        self.notes.extend(eol_warnings(stack.nvidia_driver_branch, self.facts.driver_loaded))
         loaded = self.facts.driver_loaded
-        if loaded and loaded.split(".")[0] != stack.nvidia_driver_branch:
-            warning = eol_warning(loaded.split(".")[0], installed=True)
-            if warning:
-                self.notes.append(warning)
         if loaded and loaded.split(".")[0] != stack.nvidia_driver_branch:
             self.notes.append(
                 f"The loaded driver is {loaded}; provisioning installs branch {stack.nvidia_driver_branch} "

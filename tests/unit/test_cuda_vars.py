@@ -189,20 +189,30 @@ def test_planned_driver_branch_too_old_is_refused_with_advice():
                  nvidia_driver_branch="535")
     assert (v["__cuda_driver"], v["__cuda_driver_ok"]) == (535, False)
     assert v["__cuda_msg_driver_too_old"] == (
-        "CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 570 or CUDA 12.2.")
+        "CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 580 or CUDA 12.2.")
 
 
+# The advised branch is the oldest supported one at or above the minimum: 570 and 575 are past
+# their end of life, so 580; the minimum itself only when no supported branch reaches it.
 @pytest.mark.parametrize(("version", "branch", "advice"), [
-    ("12.9", 550, "Use 575 or CUDA 12.4."),
-    ("12.8", 470, "Use 570 or CUDA 11.8."),
+    ("12.9", 550, "Use 580 or CUDA 12.4."),
+    ("12.8", 470, "Use 580 or CUDA 11.8."),
     ("13.0", 575, "Use 580 or CUDA 12.9."),
-    ("12.4", 400, "Use 550."),
+    ("12.4", 400, "Use 580."),
+    ("13.2", 580, "Use 595 or CUDA 13.0."),
 ])
 def test_driver_advice_names_the_newest_cuda_the_driver_runs(version, branch, advice):
+    from provision.gpu import stack
+
     v = RoleVars("cuda", "Ubuntu 24.04", cuda_version=version, nvidia_driver_branch=branch,
                  rigforge_components=["nvidia_driver", "cuda"])
     assert v["__cuda_driver_ok"] is False
     assert v["__cuda_msg_driver_too_old"].endswith(advice)
+    # The resolver, which refuses the same stack before any host is contacted, says the same.
+    facts = stack.HostFacts(os_id="ubuntu", os_version="24.04", arch="x86_64")
+    resolution = stack.resolve({"cuda_source": "cuda-repo", "cuda_version": version,
+                                "nvidia_driver_branch": str(branch)}, facts, ["nvidia_driver", "cuda"])
+    assert any(p.message.endswith(advice) for p in resolution.problems), resolution.problems
 
 
 def test_planned_branch_is_used_only_when_the_driver_component_is_selected():

@@ -59,3 +59,29 @@ def test_the_vars_file_holds_every_host_of_the_group(tmp_path):
 
     path = verify._write_vars(tmp_path, [target("a", "base"), target("b", "base")])
     assert set(json.loads(path.read_text())) == {"a", "b"}
+
+
+def test_verify_warns_of_a_branch_past_its_end_of_life_chosen_or_loaded():
+    from provision.stack_check import eol_warnings
+
+    facts = {"os": {"id": "ubuntu", "version": "24.04"}, "driver": {"loaded": "570.195.03"}}
+    old = Target(Host("old", "10.0.0.5"), ["base", "nvidia_driver"],
+                 {"nvidia_driver_branch": "535", "rigforge_facts": facts})
+    current = Target(Host("current", "10.0.0.6"), ["base", "nvidia_driver"],
+                     {"nvidia_driver_branch": "580", "rigforge_facts": facts})
+    fresh = Target(Host("fresh", "10.0.0.7"), ["base", "nvidia_driver"], {"nvidia_driver_branch": "580"})
+    no_driver = Target(Host("cpu", "10.0.0.8"), ["base"], {"nvidia_driver_branch": "535"})
+    found = eol_warnings([old, current, fresh, no_driver])
+    assert set(found) == {"old", "current"}
+    assert found["old"] == [
+        "Driver branch 535 reached its end of life in 2026-06 (no more security fixes); move to 580, "
+        "the long-term branch, supported to 2028-06 (`rigforge update-drivers --branch 580`).",
+        "The installed driver branch 570 reached its end of life in 2026-02 (no more security fixes); "
+        "move to 580, the long-term branch, supported to 2028-06 (`rigforge update-drivers --branch 580`).",
+    ]
+    assert len(found["current"]) == 1 and found["current"][0].startswith("The installed driver branch 570")
+
+
+def test_verify_json_carries_the_warnings():
+    result = verify.VerifyResult(warnings={"rig1": ["Driver branch 535 reached its end of life"]})
+    assert result.to_dict()["warnings"] == {"rig1": ["Driver branch 535 reached its end of life"]}
