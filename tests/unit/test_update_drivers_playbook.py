@@ -44,6 +44,7 @@ def _variables(**registered) -> dict:
         # The facts table: the vars of the gpu_stack role, on which the role depends.
         **_load(ROLE.parent / "gpu_stack" / "vars" / "main.yml"),
         **_load(ROLE / "vars" / "main.yml"),
+        **_load(ROLE / "vars" / "guard.yml"),
         **_update_block()["vars"],
         "inventory_hostname": "rig1",
         "ansible_facts": {"distribution": registered.pop("distribution", "Debian"),
@@ -90,7 +91,8 @@ def test_update_runs_the_steps_in_order_and_rolls_back_after_preflight():
     assert _imports(block) == ["preflight.yml", "update_record.yml"]
     (switch,) = [t for t in block if "rescue" in t]
     assert _imports(switch["block"]) == [
-        "update_consumers_stop.yml", "nouveau.yml", "install.yml", "hold.yml", "update_dkms.yml",
+        "update_consumers_stop.yml", "nouveau.yml", "install.yml", "hold.yml", "update_kernel.yml",
+        "update_dkms.yml",
         "update_reboot.yml", "persistenced.yml", "verify.yml", "update_consumers_start.yml",
         "update_check.yml",
     ]
@@ -384,3 +386,86 @@ def test_the_dkms_step_reports_what_it_built_or_why_not(registered, expected):
     registered = {"__nvidia_driver_source": "cuda-repo",
                   "__nvidia_driver_update_dkms_bin": {"stat": {"exists": True}}, **registered}
     assert _dkms_report(**registered) == expected
+
+
+# --- the kernel moves with the driver (tasks/update_kernel.yml) -----------------------------------
+
+UBUNTU_METAS = {"stdout_lines": [
+    "linux-generic-hwe-24.04 installed hold",
+    "linux-image-generic-hwe-24.04 installed hold",
+    "linux-headers-generic-hwe-24.04 installed install",
+    "linux-generic not-installed unknown",
+]}
+UBUNTU_DRIVER = ["nvidia-driver-580-server-open", "linux-modules-nvidia-580-server-open-6.8.0-48-generic",
+                 "linux-modules-nvidia-580-server-open-generic-hwe-24.04"]
+
+
+def _ubuntu(**more):
+    return {"distribution": "Ubuntu",
+            "ansible_facts": {"distribution": "Ubuntu", "kernel": "6.8.0-48-generic"},
+            "__nvidia_driver_update_kernel_rows": UBUNTU_METAS, "__nvidia_driver_packages": UBUNTU_DRIVER,
+            "__nvidia_driver_kernel_updates_managed": True, **more}
+
+
+def _value(name, **registered):
+    ansible_facts = registered.pop("ansible_facts", None)
+    variables = _variables(**registered)
+    if ansible_facts:
+        variables["ansible_facts"] = ansible_facts
+    return Templar(loader=LOADER, variables=variables).template(
+        trust_as_template(f"{{{{ __nvidia_driver_update_{name} }}}}"))
+
+
+def test_ubuntu_hold_mode_releases_its_own_holds_and_moves_kernel_and_module_in_one_transaction():
+    v = _ubuntu(nvidia_driver_kernel_updates="hold")
+    assert _value("kernel_ours", **v) == ["linux-generic-hwe-24.04", "linux-image-generic-hwe-24.04"]
+    assert _value("kernel_theirs", **_ubuntu(nvidia_driver_kernel_updates="hold")) == []
+    # One apt transaction: every kernel metapackage and the signed-module metapackage, never the
+    # running kernel's own module package.
+    assert _value("kernel_packages", **_ubuntu(nvidia_driver_kernel_updates="hold")) == [
+        "linux-generic-hwe-24.04", "linux-headers-generic-hwe-24.04", "linux-image-generic-hwe-24.04",
+        "linux-modules-nvidia-580-server-open-generic-hwe-24.04"]
+
+
+def test_ubuntu_together_mode_leaves_holds_made_by_someone_else_alone_and_says_so():
+    v = _ubuntu(nvidia_driver_kernel_updates="together")
+    assert _value("kernel_ours", **dict(v)) == []
+    assert _value("kernel_theirs", **dict(v)) == ["linux-generic-hwe-24.04", "linux-image-generic-hwe-24.04"]
+    assert _value("kernel_packages", **dict(v)) == [
+        "linux-headers-generic-hwe-24.04", "linux-modules-nvidia-580-server-open-generic-hwe-24.04"]
+    text = _value("kernel_text", **dict(v), __nvidia_driver_update_kernel={"changed": True})
+    assert text.startswith(
+        "Moved linux-headers-generic-hwe-24.04, with linux-modules-nvidia-580-server-open-")
+    assert ("Left alone, held outside rigforge: linux-generic-hwe-24.04, "
+            "linux-image-generic-hwe-24.04.") in text
+
+
+def test_debian_dkms_moves_its_kernel_metapackages_and_no_module_package():
+    rows = {"stdout_lines": [
+        "linux-image-amd64 installed install", "linux-headers-amd64 installed install",
+        "linux-image-6.1.0-28-amd64 installed install", "linux-headers-6.1.0-28-common installed install"]}
+    v = {"__nvidia_driver_update_kernel_rows": rows,
+         "__nvidia_driver_packages": ["nvidia-driver", "nvidia-kernel-dkms"],
+         "__nvidia_driver_kernel_updates_managed": False}
+    assert _value("kernel_packages", **dict(v)) == ["linux-headers-amd64", "linux-image-amd64"]
+    assert _value("kernel_packages", **dict(v), nvidia_driver_update_kernel=False) == []
+
+
+def test_no_kernel_metapackage_means_no_move_and_a_plain_report():
+    v = {"__nvidia_driver_update_kernel_rows": {"stdout_lines": []},
+         "__nvidia_driver_packages": ["nvidia-driver"], "__nvidia_driver_kernel_updates_managed": False}
+    assert _value("kernel_packages", **dict(v)) == []
+    assert _value("kernel_text", **dict(v)) == (
+        "No kernel metapackage is installed on rig1: the kernel did not move.")
+
+
+def test_a_moved_kernel_asks_for_the_reboot_and_the_guard_checks_it_first():
+    (decide, *_rest) = _load(ROLE / "tasks" / "update_reboot.yml")
+    assert "__nvidia_driver_update_kernel | default({}) is changed" in decide["ansible.builtin.set_fact"][
+        "__nvidia_driver_update_reboot"]
+    tasks = _load(ROLE / "tasks" / "update_kernel.yml")
+    (move,) = [t for t in tasks if "block" in t]
+    assert [t["name"] for t in move["always"]] == [
+        "Hold the kernel metapackages again (nvidia_driver_kernel_updates is hold)."]
+    upgrade = move["block"][1]["ansible.builtin.apt"]
+    assert upgrade["state"] == "latest" and upgrade["only_upgrade"] is True
