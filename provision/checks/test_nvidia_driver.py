@@ -35,11 +35,7 @@ def hold_globs(os_id: str) -> list[str]:
     """dpkg-query patterns for the facts table's hold patterns of the OS (^libcuda1 -> libcuda1*)."""
     from provision.gpu import table
 
-    globs = []
-    for pattern in table.table().packages_of_driver(os_id)["hold"]:
-        name = pattern.removeprefix("^")
-        globs += ["nvidia-*", "libnvidia-*"] if name == "(lib)?nvidia-" else [name + "*"]
-    return list(dict.fromkeys(globs))
+    return table.table().hold_globs(os_id)
 
 
 def test_driver_package_installed_for_the_branch(host, stack):

@@ -140,6 +140,16 @@ class Table:
     def packages_of_driver(self, os_id: str) -> dict:
         return self.raw["packages_of_driver"][os_id]
 
+    def hold_globs(self, os_id: str) -> list[str]:
+        """The OS's hold patterns as shell globs, for dpkg-query and apt preferences:
+        ``^(lib)?nvidia-`` is ``nvidia-*`` and ``libnvidia-*``, ``^libcuda1`` is ``libcuda1*``.
+        Every pattern is an anchored name prefix (a test holds the table to that)."""
+        globs = []
+        for pattern in self.packages_of_driver(os_id)["hold"]:
+            name = pattern.removeprefix("^")
+            globs += ["nvidia-*", "libnvidia-*"] if name == "(lib)?nvidia-" else [name + "*"]
+        return list(dict.fromkeys(globs))
+
 
 @cache
 def table() -> Table:

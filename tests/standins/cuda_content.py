@@ -151,11 +151,8 @@ def driver_pinning(branch: str, os_id: str = "debian") -> str:
     """
     from provision.gpu.table import table
 
-    globs = ["*nvidia*", "libnvidia*"]
-    for pattern in table().packages_of_driver(os_id)["hold"]:
-        name = pattern.removeprefix("^")
-        if "nvidia" not in name and name.isascii() and all(c.isalnum() or c == "-" for c in name):
-            globs.append(name + "*")
+    # *nvidia* covers every glob that names nvidia (libglx-nvidia0*, firmware-nvidia-gsp*, ...).
+    globs = ["*nvidia*", "libnvidia*", *(g for g in table().hold_globs(os_id) if "nvidia" not in g)]
     names = " ".join(globs)
     return (
         f"# STAND-IN for nvidia-driver-pinning-{branch}, built by the rigforge test suite.\n"

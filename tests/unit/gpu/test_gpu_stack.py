@@ -566,6 +566,10 @@ def test_facts_from_parsed_outputs():
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 
 
-def test_the_driver_role_takes_turing_from_the_same_device_id():
-    main = yaml.safe_load((ROLES / "nvidia_driver" / "vars" / "main.yml").read_text())
-    assert main["__nvidia_driver_open_min_device_id"] == FIRST_TURING_DEVICE_ID
+def test_the_roles_take_turing_from_the_same_device_id():
+    facts = yaml.safe_load((ROLES / "gpu_stack" / "vars" / "main.yml").read_text())
+    assert facts["gpu_stack_first_turing_device_id"] == FIRST_TURING_DEVICE_ID
+    driver = yaml.safe_load((ROLES / "nvidia_driver" / "vars" / "main.yml").read_text())
+    assert driver["__nvidia_driver_open_min_device_id"] == "{{ gpu_stack_first_turing_device_id }}"
+    cudnn = yaml.safe_load((ROLES / "cudnn" / "vars" / "main.yml").read_text())
+    assert "gpu_stack_first_turing_device_id" in cudnn["__cudnn_pre_turing"]
