@@ -11,15 +11,13 @@ The tests run in file order and share the host.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import Rig, new_rig, rigforge
+from tests.integration.plays import ok as _ok
+from tests.integration.plays import player
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,23 +38,8 @@ def kg(tmp_path_factory) -> Rig:
         yield rig
 
 
-def _play(rig: Rig, *args: str, **variables) -> tuple[subprocess.CompletedProcess, int | None]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "RIGFORGE_"))}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    playbook = variables.pop("playbook", "nvidia_driver.yml")
-    extra = rig.workspace / ".rigforge" / f"kernel_guard_test_vars_{rig.name}.json"
-    extra.write_text(json.dumps({"rigforge_components": COMPONENTS, **variables}))
-    proc = subprocess.run(
-        ["ansible-playbook", f"playbooks/{playbook}", "--limit", rig.name, "-e", f"@{extra}", *args],
-        cwd=rig.workspace, env=env, capture_output=True, text=True, timeout=1800, check=False,
-    )
-    recap = re.search(rf"^{re.escape(rig.name)}\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M)
-    return proc, int(recap.group(1)) if recap else None
-
-
-def _ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    return " ".join(proc.stdout.split())
+def kg_play(rig: Rig, *args: str, **variables):
+    return player(rig, COMPONENTS, "kernel_guard")(*args, **variables)
 
 
 def _check(rig: Rig) -> dict:
@@ -82,13 +65,13 @@ def kernel(kg) -> str:
 
 
 def test_guard_is_installed_and_a_second_run_changes_nothing(kg):
-    _ok(_play(kg, playbook="base.yml")[0])
-    out = _ok(_play(kg)[0])
+    _ok(kg_play(kg, playbook="base.yml")[0])
+    out = _ok(kg_play(kg)[0])
     assert kg.ssh(f"stat -c '%a %U' {GUARD} {HOOK}").stdout.split("\n")[:2] == ["755 root", "644 root"]
     assert "DPkg::Post-Invoke" in kg.ssh(f"cat {HOOK}").stdout
     # The sandbox's kernel is this machine's: nothing is installed to check, and it says so.
     assert "SKIPPED: kernel guard: no kernel on" in out and "was installed by the package manager" in out
-    proc, changed = _play(kg)
+    proc, changed = kg_play(kg)
     _ok(proc)
     assert changed == 0
 
@@ -120,7 +103,7 @@ def test_verify_fails_naming_the_kernel_without_a_module(kg, kernel):
 
 
 def test_with_skip_reboot_the_role_warns(kg, kernel):
-    out = _ok(_play(kg)[0])
+    out = _ok(kg_play(kg)[0])
     assert (f"WARNING: kernel {kernel}, which {kg.name} boots by default (the newest installed kernel), "
             "has no NVIDIA module") in out
 
@@ -130,7 +113,7 @@ def test_a_reboot_into_the_kernel_without_a_module_is_refused(kg, kernel):
     kg.ssh("sudo -n apt-mark unhold nvidia-smi && sudo -n env DEBIAN_FRONTEND=noninteractive "
            "apt-get remove -y nvidia-smi")
     before = _boot_id(kg)
-    proc, _ = _play(kg, nvidia_driver_skip_reboot=False)
+    proc, _ = kg_play(kg, nvidia_driver_skip_reboot=False)
     out = " ".join(proc.stdout.split())
     assert proc.returncode != 0, out[-3000:]
     assert f"Refusing to reboot {kg.name}: kernel {kernel}, which {kg.name} boots by default" in out
@@ -142,14 +125,14 @@ def test_a_reboot_into_the_kernel_without_a_module_is_refused(kg, kernel):
 
 def test_secure_boot_without_an_enrolled_key_is_refused_and_an_enrolled_one_goes_ahead(kg):
     enforcing = "printf 'SecureBoot enabled\\n'"
-    proc, _ = _play(kg, "--check", __nvidia_driver_mokutil_command=enforcing)
+    proc, _ = kg_play(kg, "--check", __nvidia_driver_mokutil_command=enforcing)
     out = " ".join(proc.stdout.split())
     assert proc.returncode != 0, out[-3000:]
     # The real key test on the host: no mokutil here, so nobody can say the key is enrolled.
     assert "Secure Boot is enforcing" in out and "Nothing was changed" in out
     assert "sudo mokutil --import /var/lib/dkms/mok.pub" in out and "cannot be done over SSH" in out
     enrolled = "printf 'key: /var/lib/dkms/mok.pub\\n/var/lib/dkms/mok.pub is already enrolled\\nrc: 1\\n'"
-    proc, _ = _play(kg, "--check", __nvidia_driver_mokutil_command=enforcing,
+    proc, _ = kg_play(kg, "--check", __nvidia_driver_mokutil_command=enforcing,
                     __nvidia_driver_mok_test_command=enrolled)
     out = _ok(proc)
     assert ("Secure Boot: enforcing; DKMS signs the module with /var/lib/dkms/mok.pub, which is enrolled: "
@@ -166,6 +149,6 @@ def test_installing_the_headers_lets_dkms_build_and_everything_passes(kg, kernel
     assert _check(kg)["outcome"] == "passed"
     # DKMS made its signing key at that build: what Secure Boot would need enrolled.
     assert kg.ssh("test -s /var/lib/dkms/mok.pub", check=False).returncode == 0
-    out = _ok(_play(kg, nvidia_driver_skip_reboot=False)[0])
+    out = _ok(kg_play(kg, nvidia_driver_skip_reboot=False)[0])
     assert f"Kernels: {kernel} ok older module updates/dkms/nvidia-current.ko." in out
     assert "WARNING: kern" not in out

@@ -9,18 +9,15 @@ including a switch of branch under holds and the branch pin.
 The tests of each host run in file order.
 """
 
-import json
-import os
 import re
 import subprocess
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import Rig, new_rig
+from tests.integration.plays import Play, player
+from tests.integration.plays import ok as _ok
 from tests.integration.standins import CudaStandin, shared_cuda_standin
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,28 +25,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COMPONENTS = ["base", "nvidia_driver"]
 UU_CONF = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"
 
-Play = Callable[..., tuple[subprocess.CompletedProcess, int | None]]
 
 
 def _player(rig: Rig) -> Play:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "RIGFORGE_"))}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    extra = rig.workspace / ".rigforge" / f"nvidia_driver_test_vars_{rig.name}.json"
-
-    def play(*args: str, playbook: str = "nvidia_driver.yml", **variables):
-        extra.write_text(json.dumps({"rigforge_components": COMPONENTS, **variables}))
-        proc = subprocess.run(
-            ["ansible-playbook", f"playbooks/{playbook}", "--limit", rig.name, "-e", f"@{extra}", *args],
-            cwd=rig.workspace, env=env, capture_output=True, text=True, timeout=1500, check=False,
-        )
-        recap = re.search(rf"^{re.escape(rig.name)}\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M)
-        return proc, int(recap.group(1)) if recap else None
-
-    return play
+    return player(rig, COMPONENTS, "nvidia_driver", timeout=1500)
 
 
-def _ok(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
 
 
 def _failed(proc: subprocess.CompletedProcess) -> str:
