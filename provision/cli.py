@@ -463,11 +463,17 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
         raise UsageError("this workspace has no playbooks/update_drivers.yml (it predates it)",
                          hint="run `rigforge init --force` to refresh roles, playbooks and "
                          "site.yml; your inventory, vars and known_hosts are kept")
-    prepared = deploy.prepare(ws, limit, "nvidia_driver", overrides=overrides)
+    # Hosts named with --limit must select the driver; without it, the others are left out, saying so.
+    prepared = deploy.prepare(ws, limit, "nvidia_driver", overrides=overrides,
+                              refuse_unselected=bool(limit))
+    for t in prepared.targets:
+        if "nvidia_driver" not in t.components:
+            click.echo(f"{t.host.name}: left out (it does not select nvidia_driver)", err=True)
     prepared.targets = [t for t in prepared.targets if "nvidia_driver" in t.components]
     if not prepared.targets:
-        raise UsageError("no chosen host selects the nvidia_driver component",
-                         hint="add nvidia_driver to rigforge_components, or change --limit")
+        raise UsageError("no host selects the nvidia_driver component",
+                         hint="add nvidia_driver to rigforge_components in inventory/host_vars/HOST.yml "
+                         "or group_vars; nothing was run")
     names = prepared.names
     if not yes:
         if not sys.stdin.isatty():
@@ -545,7 +551,9 @@ def verify(state, limit, components, fmt, output, full):
 
     ws = state.workspace()
     narrowing = comp.parse_list(components)
-    chosen = targets.resolve(ws, limit, narrowing, verify_vars.host_vars)
+    loaded = verify_vars.Deferred()
+    chosen = targets.resolve(ws, limit, narrowing, loaded)
+    loaded.save()
     result = run_checks(ws, chosen, narrowing, reuse=not full)
     if fmt == "json":
         text = out.dumps(result.to_dict()) + "\n"

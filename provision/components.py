@@ -66,6 +66,27 @@ def host_components(host_vars: dict, host: str) -> list[str]:
     return validate(value, source=f"rigforge_components of host {host!r}")
 
 
+def refuse_unselected(selected: dict[str, list[str]], narrowing: list[str] | None,
+                      option: str = "--components") -> None:
+    """Refuse a narrowing that names a component some chosen host does not select: running
+    nothing there and reporting success would tell the user it is installed."""
+    if narrowing is None:
+        return
+    problems = [
+        f"{host} does not select {', '.join(c for c in narrowing if c not in have)} "
+        f"(its components: {', '.join(have) or 'none'})"
+        for host, have in selected.items()
+        if any(c not in have for c in narrowing)
+    ]
+    if problems:
+        fix = "drop --components" if option == "--components" else "change --limit"
+        raise UsageError(
+            "; ".join(problems),
+            hint=f"add it to rigforge_components (inventory/host_vars/HOST.yml or group_vars), "
+            f"or {fix}, or --limit the hosts that select it; nothing was run",
+        )
+
+
 def effective(selected: list[str], narrowing: list[str] | None) -> list[str]:
     """What actually runs on a host: its selection, narrowed by ``--components``."""
     if narrowing is None:

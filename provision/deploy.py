@@ -40,6 +40,7 @@ def prepare(
     retry_failed: bool = False,
     probe: bool = True,
     overrides: dict | None = None,
+    refuse_unselected: bool = True,
 ) -> Prepared:
     """Everything a run needs, validated; raises :class:`UsageError` and touches nothing.
 
@@ -54,7 +55,7 @@ def prepare(
         limit = ",".join(failed_last_time(workspace))
     from provision import stack_check
 
-    chosen = targets.resolve(workspace, limit, narrowing)
+    chosen = targets.resolve(workspace, limit, narrowing, refuse_unselected=refuse_unselected)
     for target in chosen:
         target.vars.update(overrides or {})
     notes = {}
@@ -188,11 +189,16 @@ def check_converged(workspace: Workspace, limit: str | None, components: str | N
     inventory = Inventory(workspace.inventory)
     hosts = [h.name for h in targets.parse_limit(inventory, limit)]
     narrowing = comp.parse_list(components)
-    if not workspace.ssh_config.is_file():
-        from provision.hosts import write_ssh_config
 
-        write_ssh_config(workspace, inventory)
+    def ensure_ssh_config():  # only once the input is known to be valid: a refusal writes nothing
+        if not workspace.ssh_config.is_file():
+            from provision.hosts import write_ssh_config
+
+            write_ssh_config(workspace, inventory)
+
     if all(record.get(h, {}).get("fingerprint") == fp for h in hosts):
+        comp.refuse_unselected({h: record[h].get("selected", []) for h in hosts}, narrowing)
+        ensure_ssh_config()
         states = converged.read_states(workspace, hosts)
         decisions = {
             h: converged.decide(h, comp.effective(record[h].get("selected", []), narrowing),
@@ -203,6 +209,7 @@ def check_converged(workspace: Workspace, limit: str | None, components: str | N
         if result.all_converged:
             return result
     prepared = prepare(workspace, limit, components)
+    ensure_ssh_config()
     recorded = [t.host.name for t in prepared.targets if t.host.name in record]
     states = converged.read_states(workspace, recorded)
     decisions = {}

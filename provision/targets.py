@@ -48,8 +48,13 @@ def parse_limit(inventory: Inventory, limit: str | None) -> list[Host]:
 def resolve(
     workspace: Workspace, limit: str | None, narrowing: list[str] | None,
     host_vars: Callable[[Workspace], dict[str, dict]] | None = None,
+    refuse_unselected: bool = True,
 ) -> list[Target]:
     """Validate the limit and every host's component choices; nothing is touched.
+
+    A ``narrowing`` that names a component a chosen host does not select is refused; with
+    ``refuse_unselected`` false such a host keeps only what it selects (possibly nothing),
+    for the caller to report.
 
     ``host_vars`` gives ``{host: vars}`` (default: :func:`provision.hostvars.resolve`); it is
     called only once the inventory and the limit are known to be valid.
@@ -61,11 +66,13 @@ def resolve(
 
         host_vars = hostvars.resolve
     all_vars = host_vars(workspace)
-    targets = []
+    targets, selected = [], {}
     for host in hosts:
         hvars = all_vars.get(host.name, {})
-        selected = components.host_components(hvars, host.name)
-        targets.append(Target(host, components.effective(selected, narrowing), hvars))
+        selected[host.name] = components.host_components(hvars, host.name)
+        targets.append(Target(host, components.effective(selected[host.name], narrowing), hvars))
+    if refuse_unselected:
+        components.refuse_unselected(selected, narrowing)
     _require_playbooks(workspace, {c for t in targets for c in t.components})
     return targets
 

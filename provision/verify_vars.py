@@ -29,17 +29,37 @@ def public(value):
 
 def host_vars(workspace: Workspace) -> dict[str, dict]:
     """``{host: vars}`` as :func:`provision.hostvars.resolve` gives them, secrets left out."""
-    path = workspace.state_dir / CACHE
-    fp = fingerprint(workspace)
-    try:
-        cached = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cached = {}
-    if isinstance(cached, dict) and cached.get("fingerprint") == fp and isinstance(cached.get("hosts"), dict):
-        return cached["hosts"]
-    from provision import hostvars
-
-    hosts = {name: public(v) for name, v in hostvars.resolve(workspace).items()}
-    fsutil.write_text(path, json.dumps({"fingerprint": fp, "hosts": hosts}, default=str) + "\n",
-                      mode=0o600)
+    loader = Deferred()
+    hosts = loader(workspace)
+    loader.save()
     return hosts
+
+
+class Deferred:
+    """:func:`host_vars` that keeps a freshly resolved result in memory until :meth:`save`,
+    so that a command refused after reading the variables leaves the workspace as it was."""
+
+    def __init__(self) -> None:
+        self._pending: tuple[Workspace, str, dict] | None = None
+
+    def __call__(self, workspace: Workspace) -> dict[str, dict]:
+        fp = fingerprint(workspace)
+        try:
+            cached = json.loads((workspace.state_dir / CACHE).read_text())
+        except (OSError, ValueError):
+            cached = {}
+        fresh = isinstance(cached, dict) and cached.get("fingerprint") == fp
+        if fresh and isinstance(cached.get("hosts"), dict):
+            return cached["hosts"]
+        from provision import hostvars
+
+        hosts = {name: public(v) for name, v in hostvars.resolve(workspace).items()}
+        self._pending = (workspace, fp, hosts)
+        return hosts
+
+    def save(self) -> None:
+        if self._pending:
+            workspace, fp, hosts = self._pending
+            fsutil.write_text(workspace.state_dir / CACHE,
+                              json.dumps({"fingerprint": fp, "hosts": hosts}, default=str) + "\n", mode=0o600)
+            self._pending = None
