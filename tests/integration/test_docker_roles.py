@@ -149,7 +149,8 @@ def host(rig, standins):
         "nvidia_container_toolkit_version": "1.17.8",
         "nvidia_container_toolkit_repo_url": nvidia.url,
         "nvidia_container_toolkit_repo_key_url": nvidia.key_url,
-        "nvidia_container_toolkit_repo_key_sha256": nvidia.key_sha256,
+        # Pinned the way the default pins NVIDIA's key: by fingerprint only.
+        "nvidia_container_toolkit_repo_key_fingerprint": nvidia.fingerprint,
     }))
     sudo(rig, "id alice >/dev/null 2>&1 || useradd --create-home alice")
     try:
@@ -178,6 +179,17 @@ def test_toolkit_key_with_a_wrong_sha256_writes_no_source(host):
     assert f"did not match {WRONG_SHA}" in result.out
     assert "The key and the apt source were left as they were" in result.out
     assert not exists(host, NCT_SOURCE) and not exists(host, NCT_KEYRING)
+
+
+def test_toolkit_key_that_is_not_the_pinned_one_writes_no_source(host, standins):
+    wrong = "0123456789ABCDEF0123456789ABCDEF01234567"
+    result = play(host.workspace, host.name, "playbooks/nvidia_container_toolkit.yml",
+                  extra={"nvidia_container_toolkit_repo_key_fingerprint": wrong})
+    assert result.rc != 0
+    assert f"has the fingerprint {standins['nvidia'].fingerprint}, not the pinned {wrong}" in result.out
+    assert "the keyring and the apt source were left as they were" in result.out
+    assert not exists(host, NCT_SOURCE) and not exists(host, NCT_KEYRING)
+    assert not exists(host, "/var/lib/rigforge/nvidia-container-toolkit-key.download")  # not kept either
 
 
 def test_docker_from_debian_merges_daemon_json_and_warns_about_the_group(host):
