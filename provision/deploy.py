@@ -58,6 +58,9 @@ def prepare(
     chosen = targets.resolve(workspace, limit, narrowing, refuse_unselected=refuse_unselected)
     for target in chosen:
         target.vars.update(overrides or {})
+    from provision import validate
+
+    validate.check(workspace, chosen)
     notes = {}
     if stack_check.needs_check(chosen):
         live = {}

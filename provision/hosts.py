@@ -7,7 +7,14 @@ from pathlib import Path
 
 from provision import fsutil, known_hosts
 from provision.errors import UsageError
-from provision.inventory import Host, Inventory, validate_address, validate_name, validate_port
+from provision.inventory import (
+    Host,
+    Inventory,
+    validate_address,
+    validate_name,
+    validate_port,
+    validate_user,
+)
 from provision.known_hosts import HostKey
 from provision.workspace import Workspace
 
@@ -27,6 +34,7 @@ def add_host(
     inventory = Inventory(workspace.inventory)
     validate_name(host.name)
     validate_address(host.address)
+    validate_user(host.user)
     validate_port(host.port)
     inventory.add(host)  # in memory only: catches duplicates and bad groups before the network
     if host.key and not Path(host.key).expanduser().is_file():

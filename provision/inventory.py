@@ -89,6 +89,20 @@ def validate_address(address: str) -> str:
     )
 
 
+#: A login name as useradd accepts it (POSIX portable characters, no leading dash).
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+
+
+def validate_user(user: str | None) -> str | None:
+    if user is not None and not _USER.match(user):
+        raise UsageError(
+            f"invalid user name {user!r}",
+            hint="give the login name on the host: a letter or '_' first, then letters, digits, "
+            "'.', '_' or '-' (at most 32 characters), e.g. alice",
+        )
+    return user
+
+
 def validate_port(port: int) -> int:
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise UsageError(f"invalid port {port!r}", hint="use a number from 1 to 65535")
@@ -212,6 +226,7 @@ class Inventory:
         """Add a validated host; a duplicate name is an error."""
         validate_name(host.name)
         validate_address(host.address)
+        validate_user(host.user)
         validate_port(host.port)
         for group in host.groups:
             validate_group(group)
