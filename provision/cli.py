@@ -309,8 +309,16 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
             failed = True
             for task in second.changed_tasks:
                 click.echo(f"not idempotent: {task.host}: {task.task}", err=True)
+    from provision import report as host_report
+
+    hosts = {t.host.name: host_report.host_report(t, result.hosts.get(t.host.name), check)
+             for t in prepared.targets}
+    report["report"] = list(hosts.values())
     if as_json:
         click.echo(output.dumps(report))
+    else:
+        for text in (line for h in hosts.values() for line in host_report.lines(h)):
+            console.print(text, markup=False, highlight=False)
     if failed:
         for h in result.hosts.values():
             for message in h.messages:

@@ -37,6 +37,8 @@ class HostResult:
     current_task: str = ""
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: What a role reported as not done, with the reason ("SKIPPED: ..." messages).
+    skipped_notes: list[str] = field(default_factory=list)
     retry_notes: list[str] = field(default_factory=list)
     retrying: bool = False
     not_reached: bool = False
@@ -132,6 +134,9 @@ class EventCollector:
         warning = _warning(res) if kind == "runner_on_ok" else None
         if warning:
             host.warnings.append(warning)
+        skipped = _skipped_note(res) if kind == "runner_on_ok" else None
+        if skipped:
+            host.skipped_notes.append(skipped)
         if kind == "runner_on_ok" and res.get("changed"):
             self.result.changed_tasks.append(
                 ChangedTask(name, task, data.get("role"), _as_list(res.get("diff")))
@@ -188,6 +193,14 @@ def _warning(res: dict) -> str | None:
     if lines and str(lines[0]).startswith("WARNING:"):
         return " ".join(str(line) for line in lines).removeprefix("WARNING:").strip()
     return None
+
+
+def _skipped_note(res: dict) -> str | None:
+    """Roles report what they could not do here, and why, as messages starting ``SKIPPED:``."""
+    msg = res.get("msg")
+    lines = msg if isinstance(msg, list) else [msg] if isinstance(msg, str) else []
+    text = " ".join(" ".join(str(line) for line in lines).split())
+    return text.removeprefix("SKIPPED:").strip() if text.startswith("SKIPPED:") else None
 
 
 def _unparsed(res: dict) -> bool:

@@ -210,10 +210,10 @@ def _role_variables(workspace: Workspace, role: str, target: Target, user: dict)
 
 @cache
 def _loader():
+    import warnings
+
     from ansible.parsing.dataloader import DataLoader
     from ansible.plugins.loader import init_plugin_loader
-
-    import warnings
 
     with warnings.catch_warnings():  # already configured by an earlier user in this process: fine
         warnings.simplefilter("ignore", UserWarning)
