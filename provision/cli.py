@@ -570,7 +570,7 @@ def verify(state, limit, components, fmt, output, full):
     else:
         text = None
     if output:
-        fsutil.write_text(output, text if text is not None else out.dumps(result.to_dict()))
+        fsutil.write_text(output, text if text is not None else out.verify_table_text(result))
     elif text is not None:
         click.echo(text, nl=False)
     else:

@@ -16,9 +16,6 @@ COMPONENTS: tuple[str, ...] = (
     "ollama",
 )
 
-#: The components this version ships a role and checks for.
-IMPLEMENTED: tuple[str, ...] = COMPONENTS
-
 DEFAULT_COMPONENTS: tuple[str, ...] = ("base",)
 
 
@@ -37,20 +34,13 @@ def parse_list(text: str | None) -> list[str] | None:
 
 
 def validate(names: Iterable[str], source: str) -> list[str]:
-    """Check names against the known and implemented components; keep apply order."""
+    """Check names against the known components; keep apply order."""
     names = list(names)
     unknown = [n for n in names if n not in COMPONENTS]
     if unknown:
         raise UsageError(
             f"unknown component {', '.join(repr(n) for n in unknown)} in {source}",
             hint=f"valid components: {', '.join(COMPONENTS)}",
-        )
-    missing = [n for n in names if n not in IMPLEMENTED]
-    if missing:
-        raise UsageError(
-            f"component {', '.join(repr(n) for n in missing)} in {source} is not available "
-            "in this version of rigforge",
-            hint=f"available now: {', '.join(IMPLEMENTED)}",
         )
     return [c for c in COMPONENTS if c in names]
 

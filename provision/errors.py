@@ -3,7 +3,6 @@
 Exit codes: 0 success, 1 a host or a check failed, 2 bad input or usage.
 """
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 

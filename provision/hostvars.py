@@ -4,7 +4,6 @@ Used to validate choices before any host is touched, and by the checks to know w
 host should look like. Values are not templated: a ``"{{ ... }}"`` string stays a string.
 """
 
-from pathlib import Path
 
 import yaml
 
@@ -64,6 +63,3 @@ def resolve(workspace: Workspace) -> dict[str, dict]:
         for name, hvars in inventory_vars(workspace).items()
     }
 
-
-def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}

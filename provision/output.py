@@ -25,6 +25,17 @@ def hosts_table(hosts: list[Host]):
     return table
 
 
+def verify_table_text(result: VerifyResult, width: int = 160) -> str:
+    """The table as plain text, for a file (``verify --format table --output F``)."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, highlight=False).print(verify_table(result))
+    return buffer.getvalue()
+
+
 def verify_table(result: VerifyResult):
     from rich.table import Table
 

@@ -79,7 +79,6 @@ def _context() -> dict:
     return {
         "version": __version__,
         "components": components.COMPONENTS,
-        "implemented": components.IMPLEMENTED,
         "default_components": components.DEFAULT_COMPONENTS,
     }
 

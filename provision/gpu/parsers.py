@@ -296,9 +296,6 @@ def parse_proc_driver_version(text: str) -> KernelModule:
 
 # --- mokutil --sb-state ------------------------------------------------------------------
 
-SECURE_BOOT_STATES = ("enabled", "disabled", "unsupported", "unknown")
-
-
 @dataclass(frozen=True)
 class SecureBoot:
     """Secure Boot as mokutil reports it.

@@ -40,3 +40,14 @@ def test_verify_junit_of_several_hosts_is_one_document():
     merged = ET.fromstring(_merge_junit([one, "", two]))
     assert [s.get("name") for s in merged] == ["rigforge-verify-rig1", "rigforge-verify-rig2"]
     assert _merge_junit(["", ""]) == ""
+
+
+def test_the_verify_table_for_a_file_is_the_table_not_json():
+    from provision.output import verify_table_text
+    from provision.verify import CheckResult, VerifyResult
+
+    result = VerifyResult(checks=[CheckResult("rig1", "base", "test_os_is_supported", "passed")])
+    text = verify_table_text(result)
+    assert not text.lstrip().startswith("{")
+    assert "rig1" in text and "test_os_is_supported" in text and "passed" in text
+    assert "\x1b[" not in text  # no colour codes in a file
