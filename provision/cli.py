@@ -671,6 +671,57 @@ def stack_show(os_key, gpus, sets, kernel, components, as_json):
 
 
 @main.group()
+def pins():
+    """Checksums of the downloads rigforge installs (Ollama, Miniforge)."""
+
+
+@pins.command("update")
+@click.argument("components", nargs=-1, metavar="[COMPONENT]...")
+@click.option("--version", "version", default=None, metavar="V",
+              help="The release to pin (default: the workspace's ollama_version / conda_version).")
+@click.option("--yes", is_flag=True, help="Write without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pins as JSON.")
+@pass_state
+def pins_update(state, components, version, yes, as_json):
+    """Fetch the vendors' own checksums and pin them in inventory/group_vars/all.yml.
+
+    \b
+    Per component (ollama, conda; default both), for every architecture:
+    the release's checksum file over HTTPS, from where the workspace
+    downloads it (ollama_url, conda_installer_url: a mirror works too),
+    checked against GitHub's own digest of the asset for a GitHub release.
+    Old and new values are shown with their URLs and written, comments
+    kept, only after you confirm (--yes). Two sources that disagree, an
+    HTTP error or a version below the CVE floor write nothing (exit 2).
+      rigforge pins update ollama --version 0.33.3
+    """
+    from provision import output
+    from provision import pins as pin_mod
+
+    ws = state.workspace()
+    chosen = list(components) or list(pin_mod.ARCHES)
+    found = pin_mod.plan(ws, chosen, version)
+    if as_json:
+        click.echo(output.dumps({"pins": [p.to_dict() for p in found]}))
+    else:
+        for p in found:
+            old = p.old or "(none)"
+            click.echo(f"{p.component} {p.version} {p.arch}: {old} -> {p.new}\n  {p.artifact_url}\n"
+                       + "".join(f"  from {source}\n" for source in p.sources), nl=False)
+    changed = [p for p in found if p.old != p.new]
+    if not changed:
+        click.echo("pins: every value is already pinned", err=True)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("pins update writes inventory/group_vars/all.yml and needs confirmation, "
+                             "but there is no terminal", hint="review the values above, then pass --yes")
+        click.confirm(f"Write {len(changed)} pins to inventory/group_vars/all.yml?", abort=True)
+    path = pin_mod.write(ws, found)
+    click.echo(f"pins: {len(changed)} written to {path}", err=True)
+
+
+@main.group()
 def sandbox():
     """Throwaway local test hosts: Debian 12, systemd, SSH (needs root).
 
