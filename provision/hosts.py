@@ -92,6 +92,53 @@ def list_hosts(workspace: Workspace) -> list[Host]:
     return Inventory(workspace.inventory).hosts()
 
 
+#: Connection variables rigforge's own SSH honours (probe, converged check, verify), as Ansible does.
+_CONNECTION_VARS = {"ansible_host": "address", "ansible_port": "port", "ansible_user": "user",
+                    "ansible_ssh_private_key_file": "key"}
+
+
+def connection(workspace: Workspace, host: Host) -> Host:
+    """``host`` with the connection variables of its ``host_vars`` files applied: Ansible lets
+    them override what ``hosts.yml`` says, so every path of rigforge must too. (A value that
+    is templated or vaulted cannot be read here and is left to Ansible.)"""
+    import dataclasses
+
+    changes = {}
+    for name, value in _host_vars_files(workspace, host.name).items():
+        attr = _CONNECTION_VARS.get(name)
+        if attr is None or not isinstance(value, str | int) or isinstance(value, bool) or "{{" in str(value):
+            continue
+        if attr == "port":
+            if not str(value).isdigit():
+                continue  # refused by validation before any run
+            value = int(value)
+        changes[attr] = value
+    return dataclasses.replace(host, **changes) if changes else host
+
+
+def _host_vars_files(workspace: Workspace, name: str) -> dict:
+    """What ``host_vars/NAME.yml`` (or ``.yaml``, or the files in ``host_vars/NAME/``) set."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # !vault and other tags: not readable here, and not needed.
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    base = workspace.root / "inventory" / "host_vars"
+    paths = [base / f"{name}.yml", base / f"{name}.yaml", *sorted((base / name).glob("*.y*ml"))]
+    found: dict = {}
+    for path in paths:
+        if path.is_file():
+            try:
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
+            except yaml.YAMLError:
+                continue  # Ansible reports it, with the file's name
+            if isinstance(data, dict):
+                found.update(data)
+    return found
+
+
 def write_ssh_config(workspace: Workspace, inventory: Inventory | None = None) -> Path:
     """(Re)write ``.rigforge/ssh_config`` for testinfra and ``ssh -F``."""
     inventory = inventory or Inventory(workspace.inventory)
@@ -103,7 +150,7 @@ def write_ssh_config(workspace: Workspace, inventory: Inventory | None = None) -
             "user": h.user,
             "key": str(Path(h.key).expanduser()) if h.key else None,
         }
-        for h in inventory.hosts()
+        for h in (connection(workspace, h) for h in inventory.hosts())
     ]
     # Unix socket paths are limited to 108 bytes, which a workspace path can exceed.
     control_dir = Path(tempfile.gettempdir()) / f"rigforge-cp-{os.getuid()}"

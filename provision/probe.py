@@ -235,6 +235,10 @@ def probe_host(workspace: Workspace, host: Host, timeout: float = 15.0) -> dict:
     import paramiko
     from fabric import Connection
 
+    from provision.hosts import connection
+
+    host = connection(workspace, host)
+
     connect_kwargs = {"timeout": timeout, "banner_timeout": timeout, "auth_timeout": timeout}
     if host.key:
         connect_kwargs["key_filename"] = str(Path(host.key).expanduser())
