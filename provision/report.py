@@ -18,13 +18,21 @@ def host_report(target: Target, result: HostResult | None, check: bool = False) 
     report = {
         "host": target.host.name,
         "status": result.status if result else "not run",
-        "has": _has(target, selected) if ok and not check else {},
+        "has": _safe_has(target, selected) if ok and not check else {},
         "skipped": list(result.skipped_notes) if result else [],
         "needs_you": list(result.warnings) if result else [],
         "errors": list(result.messages) if result and not ok else [],
     }
     report["next"] = _next(report, check)
     return report
+
+
+def _safe_has(target: Target, selected: list[str]) -> dict[str, str]:
+    """The run is over and succeeded: a report that cannot be built must not turn it into a failure."""
+    try:
+        return _has(target, selected)
+    except Exception as exc:  # reported in the report, not hidden
+        return {"report": f"cannot be built ({type(exc).__name__}: {exc}); the run itself succeeded"}
 
 
 def _has(target: Target, selected: list[str]) -> dict[str, str]:
