@@ -85,3 +85,17 @@ def ssh_server(tmp_path):
     server.thread.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def two_rigs(workspace):
+    """The workspace with hosts rig1 (10.0.0.5) and rig2 (10.0.0.6), never contacted, and an
+    empty host_vars directory."""
+    from provision.inventory import Host, Inventory
+
+    inventory = Inventory(workspace.inventory)
+    inventory.add(Host("rig1", "10.0.0.5"))
+    inventory.add(Host("rig2", "10.0.0.6"))
+    inventory.save()
+    (workspace.root / "inventory" / "host_vars").mkdir(parents=True, exist_ok=True)
+    return workspace

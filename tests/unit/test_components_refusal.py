@@ -5,7 +5,6 @@ import pytest
 
 from provision import components
 from provision.errors import UsageError
-from provision.inventory import Host, Inventory
 from tests.conftest import snapshot
 
 
@@ -24,16 +23,11 @@ def test_a_selected_component_or_no_narrowing_passes():
 
 
 @pytest.fixture
-def two_hosts(workspace):
-    inventory = Inventory(workspace.inventory)
-    inventory.add(Host("rig1", "10.0.0.5"))
-    inventory.add(Host("rig2", "10.0.0.6"))
-    inventory.save()
-    host_vars = workspace.root / "inventory" / "host_vars"
-    host_vars.mkdir(parents=True, exist_ok=True)
+def two_hosts(two_rigs):
+    host_vars = two_rigs.root / "inventory" / "host_vars"
     (host_vars / "rig1.yml").write_text("rigforge_components: [base, docker]\n")
     (host_vars / "rig2.yml").write_text("rigforge_components: [base, nvidia_driver]\n")
-    return workspace
+    return two_rigs
 
 
 @pytest.mark.parametrize("verb", [["plan"], ["provision", "--yes"], ["verify"]])

@@ -46,15 +46,9 @@ def test_retry_failed_cli_paths(cli, workspace):
     assert snapshot(workspace.root) == before
 
 
-def test_pin_branch_records_the_new_branch_and_reports_shadowing(workspace):
-    from provision.inventory import Host, Inventory
-
-    inventory = Inventory(workspace.inventory)
-    inventory.add(Host("rig1", "10.0.0.5"))
-    inventory.add(Host("rig2", "10.0.0.6"))
-    inventory.save()
+def test_pin_branch_records_the_new_branch_and_reports_shadowing(two_rigs):
+    workspace = two_rigs
     host_vars = workspace.root / "inventory" / "host_vars"
-    host_vars.mkdir()
     (host_vars / "rig2.yml").write_text('nvidia_driver_branch: "570"\n')
     assert deploy.pin_branch(workspace, ["rig1", "rig2"], "575") == ["rig2"]
     text = workspace.inventory.read_text()

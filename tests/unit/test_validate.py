@@ -5,20 +5,14 @@ import pytest
 
 from provision import validate
 from provision.errors import UsageError
-from provision.inventory import Host, Inventory
 from tests.conftest import snapshot
 
 COMPONENTS = "rigforge_components: [base, docker, conda, ollama]\n"
 
 
 @pytest.fixture
-def rig(workspace):
-    inventory = Inventory(workspace.inventory)
-    inventory.add(Host("rig1", "10.0.0.5"))
-    inventory.add(Host("rig2", "10.0.0.6"))
-    inventory.save()
-    (workspace.root / "inventory" / "host_vars").mkdir(parents=True, exist_ok=True)
-    return workspace
+def rig(two_rigs):
+    return two_rigs
 
 
 def _host_vars(workspace, host, text):
