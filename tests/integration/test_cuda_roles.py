@@ -87,7 +87,7 @@ def distro_play(rig) -> Play:
     ], id="cuda-auto-12.8"),
     pytest.param("cuda.yml", {"cuda_source": "cuda-repo", "nvidia_driver_branch": "535",
                               "rigforge_components": ["base", "nvidia_driver", "cuda"]}, [
-        "CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 570 or CUDA 12.2.",
+        "CUDA 12.8 needs driver >= 570; nvidia_driver_branch is 535. Use 580 or CUDA 12.2.",
     ], id="cuda-driver-too-old"),
     pytest.param("cuda.yml", {"cuda_version": 12}, [
         'cuda_version must be auto or a quoted "X.Y" CUDA release that rigforge knows (11.0, 11.1,',
