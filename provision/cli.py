@@ -311,7 +311,8 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
                 click.echo(f"not idempotent: {task.host}: {task.task}", err=True)
     from provision import report as host_report
 
-    hosts = {t.host.name: host_report.host_report(t, result.hosts.get(t.host.name), check)
+    hosts = {t.host.name: host_report.host_report(t, result.hosts.get(t.host.name), check,
+                                                  prepared.facts.get(t.host.name))
              for t in prepared.targets}
     report["report"] = list(hosts.values())
     if as_json:

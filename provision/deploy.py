@@ -27,6 +27,8 @@ class Prepared:
     targets: list[targets.Target]
     narrowing: list[str] | None
     notes: dict[str, list[str]] = field(default_factory=dict)
+    #: Facts read from the hosts just now (the resolver's input), by host.
+    facts: dict[str, dict] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -61,9 +63,8 @@ def prepare(
     from provision import validate
 
     validate.check(workspace, chosen)
-    notes = {}
+    notes, live = {}, {}
     if stack_check.needs_check(chosen):
-        live = {}
         if probe:
             from provision.probe import probe_hosts
 
@@ -71,7 +72,7 @@ def prepare(
             live = {r.host: r.facts for r in probe_hosts(workspace, [t.host for t in chosen])
                     if r.facts}
         notes = stack_check.check(chosen, live)
-    return Prepared(workspace, chosen, narrowing, notes)
+    return Prepared(workspace, chosen, narrowing, notes, live)
 
 
 def run(

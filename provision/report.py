@@ -10,7 +10,9 @@ from provision.runner import HostResult
 from provision.targets import Target
 
 
-def host_report(target: Target, result: HostResult | None, check: bool = False) -> dict:
+def host_report(target: Target, result: HostResult | None, check: bool = False,
+                facts: dict | None = None) -> dict:
+    """``facts``: what the run's probe read from the host (else its recorded rigforge_facts)."""
     from provision import components as comp
 
     selected = comp.host_components(target.vars, target.host.name)
@@ -18,7 +20,7 @@ def host_report(target: Target, result: HostResult | None, check: bool = False) 
     report = {
         "host": target.host.name,
         "status": result.status if result else "not run",
-        "has": _safe_has(target, selected) if ok and not check else {},
+        "has": _safe_has(target, selected, facts) if ok and not check else {},
         "skipped": list(result.skipped_notes) if result else [],
         "needs_you": list(result.warnings) if result else [],
         "errors": list(result.messages) if result and not ok else [],
@@ -27,19 +29,23 @@ def host_report(target: Target, result: HostResult | None, check: bool = False) 
     return report
 
 
-def _safe_has(target: Target, selected: list[str]) -> dict[str, str]:
+def _safe_has(target: Target, selected: list[str], facts: dict | None) -> dict[str, str]:
     """The run is over and succeeded: a report that cannot be built must not turn it into a failure."""
     try:
-        return _has(target, selected)
+        return _has(target, selected, facts)
     except Exception as exc:  # reported in the report, not hidden
         return {"report": f"cannot be built ({type(exc).__name__}: {exc}); the run itself succeeded"}
 
 
-def _has(target: Target, selected: list[str]) -> dict[str, str]:
+def _has(target: Target, selected: list[str], facts: dict | None = None) -> dict[str, str]:
     v = target.vars
     has: dict[str, str] = {}
     gpu = [c for c in ("nvidia_driver", "cuda", "cudnn") if c in selected]
-    stack = _stack(target, selected) if gpu else None
+    known = facts or target.vars.get("rigforge_facts")
+    stack = _stack(target, selected, facts) if gpu and known else None
+    if gpu and not known:  # "auto" depends on the OS, which nobody read: say so, claim nothing
+        for name in gpu:
+            has[name] = "as the role resolved it (the host was not probed: `rigforge probe` shows it)"
     if "base" in selected:
         has["base"] = "build tools, kernel headers, unattended-upgrades kept off the driver"
     if stack and "nvidia_driver" in selected:
@@ -64,11 +70,12 @@ def _has(target: Target, selected: list[str]) -> dict[str, str]:
     return has
 
 
-def _stack(target: Target, selected: list[str]):
+def _stack(target: Target, selected: list[str], facts: dict | None):
     from provision.gpu import stack
     from provision.probe import host_facts
 
-    return stack.resolve(target.vars, host_facts(target.vars.get("rigforge_facts")), selected).stack
+    record = facts or target.vars.get("rigforge_facts")
+    return stack.resolve(target.vars, host_facts(record), selected).stack
 
 
 def _next(report: dict, check: bool) -> str:

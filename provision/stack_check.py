@@ -40,25 +40,6 @@ def check(targets: list[Target], live_facts: dict[str, dict] | None = None) -> d
     return notes
 
 
-def eol_warnings(targets: list[Target]) -> dict[str, list[str]]:
-    """Per host with the driver component, the end-of-life warnings for the branch it is set to
-    (which a successful run installed: the role stops on any other) and for the loaded one
-    recorded by its last probe. Read from the workspace alone: nothing is contacted."""
-    from provision.gpu import stack
-    from provision.probe import host_facts
-
-    found = {}
-    for target in targets:
-        if "nvidia_driver" not in target.components:
-            continue
-        facts = host_facts(target.vars.get("rigforge_facts"))
-        resolution = stack.resolve(target.vars, facts, target.components)
-        warnings = stack.eol_warnings(resolution.stack.nvidia_driver_branch, facts.driver_loaded or "")
-        if warnings:
-            found[target.host.name] = warnings
-    return found
-
-
 def advice(workspace: Workspace, host: str, facts: dict) -> dict:
     """What ``rigforge probe`` prints: the recommended stack and the current one's problems."""
     from provision import components, hostvars

@@ -25,9 +25,11 @@ class CheckResult:
     outcome: str  # passed | failed | skipped | error
     message: str = ""
     nodeid: str = field(default="", repr=False)  # pytest's; kept with reused results
+    #: What passes today and needs the owner soon (a RigforgeWarning the check raised).
+    warning: str = ""
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "nodeid"}
+        return {k: v for k, v in self.__dict__.items() if k != "nodeid" and (k != "warning" or v)}
 
 
 @dataclass
@@ -38,7 +40,8 @@ class VerifyResult:
     output: str = ""
     #: Hosts whose results were reused (see provision/verify_memo.py): when they were computed.
     reused: dict[str, str] = field(default_factory=dict)
-    #: Per host, what passes today and needs the user soon (a driver branch past its end of life).
+    #: Per host, what passes today and needs the user soon (a driver branch past its end of life),
+    #: as the checks warned.
     warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -149,15 +152,18 @@ def run_checks(
         parts = list(pool.map(
             lambda group: _check_group(workspace, group, components, fetched), groups))
     parts = [*reused.values(), *parts]
-    from provision.stack_check import eol_warnings
-
+    checks = [c for part in parts for c in part.checks]
+    warnings: dict[str, list[str]] = {}
+    for c in checks:
+        if c.warning and c.warning not in warnings.get(c.host, []):
+            warnings.setdefault(c.host, []).append(c.warning)
     return VerifyResult(
         checks=[c for part in parts for c in part.checks],
         junit_xml=_merge_junit([part.junit_xml for part in parts]),
         pytest_rc=max((part.pytest_rc for part in parts if part.pytest_rc != 5), default=5),
         output="".join(part.output for part in parts),
         reused={h: when for part in parts for h, when in part.reused.items()},
-        warnings=eol_warnings(targets),
+        warnings=warnings,
     )
 
 

@@ -8,3 +8,8 @@ They run under ``rigforge verify`` and under plain pytest, from a workspace dire
 Each check knows what the host should look like from the workspace's variables
 (the ``rig`` fixture) and skips, with the reason, what does not apply.
 """
+
+
+class RigforgeWarning(UserWarning):
+    """Something a check found that works today and needs the owner soon (a driver branch past
+    its end of life). The check passes; ``rigforge verify`` reports the warning with the host."""

@@ -170,6 +170,14 @@ class _Report:
     def __init__(self, path: Path):
         self.path = path
         self.results: list[dict] = []
+        self.warnings: dict[str, list[str]] = {}
+
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        from provision.checks import RigforgeWarning
+
+        # Recorded once the test's whole protocol is over, after its report: kept by node id.
+        if nodeid and issubclass(warning_message.category, RigforgeWarning):
+            self.warnings.setdefault(nodeid, []).append(str(warning_message.message))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -192,6 +200,9 @@ class _Report:
     def pytest_sessionfinish(self, session):
         from provision import fsutil
 
+        for result in self.results:
+            if self.warnings.get(result["nodeid"]):
+                result["warning"] = " ".join(self.warnings[result["nodeid"]])
         fsutil.write_text(self.path, json.dumps(self.results, indent=2) + "\n")
 
 

@@ -48,6 +48,20 @@ def test_driver_package_installed_for_the_branch(host, stack):
     )
 
 
+def test_driver_branch_is_supported(host, stack):
+    """Passes: a branch past its end of life still works. The warning (pytest's, and rigforge
+    verify's) names the date and the branch to move to, for the chosen and the installed branch."""
+    import warnings
+
+    from provision.checks import RigforgeWarning
+    from provision.gpu.stack import eol_warnings
+
+    found = installed_packages(host, *driver_package(stack, _os_id(host)))
+    installed = upstream(next(iter(found.values()))) if found else ""
+    for text in eol_warnings(stack.nvidia_driver_branch, installed):
+        warnings.warn(RigforgeWarning(text), stacklevel=1)
+
+
 def test_driver_packages_are_held(host, stack):
     # Every package the facts table names as the driver's on this OS, at the branch's version;
     # the CUDA toolkit's and the container toolkit's nvidia-* packages have their own versions.

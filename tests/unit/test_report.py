@@ -54,3 +54,14 @@ def test_skipped_notes_are_lifted_from_the_roles_messages():
     assert _skipped_note({"msg": ["SKIPPED: GPU check", "(nvidia-smi): no GPU"]}) == (
         "GPU check (nvidia-smi): no GPU")
     assert _skipped_note({"msg": "Kernels: all fine"}) is None
+
+
+def test_the_facts_the_run_read_decide_what_auto_means():
+    components = ["base", "nvidia_driver", "cuda"]
+    bare = Target(Host("rig1", "10.0.0.5"), components, {"rigforge_components": components})
+    debian = {"os": {"id": "debian", "version": "12"}, "arch": "x86_64", "gpus": []}
+    got = report.host_report(bare, HostResult("rig1", ok=9), facts=debian)
+    assert got["has"]["nvidia_driver"].startswith("branch 535, proprietary modules, from debian")
+    assert got["has"]["cuda"] == "CUDA 11.8 (distro)"
+    unknown = report.host_report(bare, HostResult("rig1", ok=9))
+    assert "the host was not probed" in unknown["has"]["nvidia_driver"]

@@ -61,25 +61,52 @@ def test_the_vars_file_holds_every_host_of_the_group(tmp_path):
     assert set(json.loads(path.read_text())) == {"a", "b"}
 
 
-def test_verify_warns_of_a_branch_past_its_end_of_life_chosen_or_loaded():
-    from provision.stack_check import eol_warnings
+def test_the_driver_check_warns_of_a_branch_past_its_end_of_life_chosen_or_installed():
+    from provision.gpu.stack import eol_warnings
 
-    facts = {"os": {"id": "ubuntu", "version": "24.04"}, "driver": {"loaded": "570.195.03"}}
-    old = Target(Host("old", "10.0.0.5"), ["base", "nvidia_driver"],
-                 {"nvidia_driver_branch": "535", "rigforge_facts": facts})
-    current = Target(Host("current", "10.0.0.6"), ["base", "nvidia_driver"],
-                     {"nvidia_driver_branch": "580", "rigforge_facts": facts})
-    fresh = Target(Host("fresh", "10.0.0.7"), ["base", "nvidia_driver"], {"nvidia_driver_branch": "580"})
-    no_driver = Target(Host("cpu", "10.0.0.8"), ["base"], {"nvidia_driver_branch": "535"})
-    found = eol_warnings([old, current, fresh, no_driver])
-    assert set(found) == {"old", "current"}
-    assert found["old"] == [
+    assert eol_warnings("535", "570.195.03") == [
         "Driver branch 535 reached its end of life in 2026-06 (no more security fixes); move to 580, "
         "the long-term branch, supported to 2028-06 (`rigforge update-drivers --branch 580`).",
         "The installed driver branch 570 reached its end of life in 2026-02 (no more security fixes); "
         "move to 580, the long-term branch, supported to 2028-06 (`rigforge update-drivers --branch 580`).",
     ]
-    assert len(found["current"]) == 1 and found["current"][0].startswith("The installed driver branch 570")
+    assert eol_warnings("580", "580.95.05") == []
+
+
+def test_the_report_plugin_keeps_a_checks_warning_with_its_result(tmp_path, workspace):
+    """The plugin that `rigforge verify` reads: a RigforgeWarning raised by a passing check
+    travels with that check's result."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "test_demo.py").write_text(
+        "import warnings\nimport pytest\nfrom provision.checks import RigforgeWarning\n"
+        "pytestmark = pytest.mark.component('nvidia_driver')\n"
+        "def test_warns():\n    warnings.warn(RigforgeWarning('branch 535 is old'))\n"
+        "def test_quiet():\n    pass\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "provision.checks.plugin",
+         f"--rigforge-workspace={workspace.root}", f"--rigforge-report={report}",
+         str(tmp_path / "test_demo.py")],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+        env={**__import__("os").environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = {r["check"]: r for r in json.loads(report.read_text())}
+    assert results["test_warns"]["outcome"] == "passed"
+    assert results["test_warns"]["warning"] == "branch 535 is old"
+    assert "warning" not in results["test_quiet"]
+
+
+def test_verify_collects_the_checks_warnings_per_host():
+    result = verify.VerifyResult(checks=[
+        verify.CheckResult("rig1", "nvidia_driver", "test_driver_branch_is_supported", "passed",
+                           warning="Driver branch 535 reached its end of life"),
+        verify.CheckResult("rig1", "base", "test_os_is_supported", "passed")])
+    assert "warning" not in result.checks[1].to_dict()
+    assert result.checks[0].to_dict()["warning"] == "Driver branch 535 reached its end of life"
 
 
 def test_verify_json_carries_the_warnings():
