@@ -51,11 +51,11 @@ class Rig:
     workspace: Path
     name: str
 
-    def ssh(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    def ssh(self, command: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
         """A command on the host through the workspace's ssh_config (strict host keys)."""
         return subprocess.run(
             ["ssh", "-F", str(self.workspace / ".rigforge" / "ssh_config"), self.name, command],
-            capture_output=True, text=True, timeout=300, check=check, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout, check=check, stdin=subprocess.DEVNULL,
         )
 
 

@@ -142,7 +142,7 @@ def test_secure_boot_without_an_enrolled_key_is_refused_and_an_enrolled_one_goes
 def test_installing_the_headers_lets_dkms_build_and_everything_passes(kg, kernel):
     """The real DKMS build of nvidia-current 535 for that kernel (several minutes on 2 CPUs)."""
     proc = kg.ssh(f"sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
-                  f"linux-headers-{kernel} 2>&1", check=False)
+                  f"linux-headers-{kernel} 2>&1", check=False, timeout=1200)  # the DKMS build
     assert proc.returncode == 0, proc.stdout[-3000:]
     state = kg.ssh(f"sudo -n cat {STATE}").stdout.splitlines()
     assert state[1:] == [f"{kernel} ok older module updates/dkms/nvidia-current.ko"]
