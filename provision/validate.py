@@ -39,7 +39,10 @@ class InputCheck:
 
 def check(workspace: Workspace, targets: list[Target]) -> None:
     """Raise :class:`UsageError` naming every problem of every host; touch nothing."""
-    problems = [f"{t.host.name}: {p}" for t in targets for p in host_problems(workspace, t)]
+    from provision.hostvars import role_defaults
+
+    defaults = role_defaults(workspace)  # read once for every host, not once per host
+    problems = [f"{t.host.name}: {p}" for t in targets for p in host_problems(workspace, t, defaults)]
     if problems:
         raise UsageError(
             "invalid settings:\n  - " + "\n  - ".join(problems),
@@ -47,12 +50,12 @@ def check(workspace: Workspace, targets: list[Target]) -> None:
         )
 
 
-def host_problems(workspace: Workspace, target: Target) -> list[str]:
+def host_problems(workspace: Workspace, target: Target, defaults: dict | None = None) -> list[str]:
     from provision.converged import COMPONENT_ROLES
     from provision.hostvars import role_defaults
 
     problems = _connection_problems(target.vars)
-    user = _user_set(target.vars, role_defaults(workspace))
+    user = _user_set(target.vars, role_defaults(workspace) if defaults is None else defaults)
     roles = list(dict.fromkeys(r for c in target.components for r in COMPONENT_ROLES.get(c, (c,))))
     for role in roles:
         role_dir = workspace.root / "roles" / role
