@@ -237,6 +237,11 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
          as_json=False, retry_failed=False, vault_password_file=None, fast=False):
     from provision import deploy, output
 
+    if not yes and not sys.stdin.isatty():
+        raise UsageError(
+            "provision changes hosts and needs confirmation, but there is no terminal",
+            hint="review with `rigforge plan`, then pass --yes",
+        )
     quick = None
     if fast:
         quick = deploy.check_converged(state.workspace(), limit, components)
@@ -250,15 +255,13 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
     from provision.progress import Progress, summary_table
 
     names = prepared.names
+    for t in prepared.targets:
+        click.echo(f"{t.host.name}: components {', '.join(t.components) or 'none'} ({t.reason})",
+                   err=True)
     for host, notes in prepared.notes.items():
         for note in notes:
             click.echo(f"note {host}: {note}", err=True)
     if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                "provision changes hosts and needs confirmation, but there is no terminal",
-                hint="review with `rigforge plan`, then pass --yes",
-            )
         click.confirm(f"Provision {', '.join(names)}?", abort=True)
     password = click.prompt("BECOME password", hide_input=True, err=True) if ask_pass else None
     title = "plan (check mode, nothing changes)" if check else "provision"
@@ -284,7 +287,9 @@ def _run(state, limit, components, *, check, idempotence=False, yes=True, ask_pa
     if not check:
         deploy.record(prepared.workspace, result)
         deploy.record_converged(prepared, result)
-    report = {"run": result.to_dict()}
+    report = {"run": result.to_dict(),
+              "components": {t.host.name: {"components": t.components, "reason": t.reason}
+                             for t in prepared.targets}}
     if quick is not None:
         report["converged"] = quick.to_dict()
     console = _console()

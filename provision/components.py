@@ -16,7 +16,40 @@ COMPONENTS: tuple[str, ...] = (
     "ollama",
 )
 
-DEFAULT_COMPONENTS: tuple[str, ...] = ("base",)
+#: What ``rigforge_components: auto`` (the default) means, chosen from the host's probed facts.
+AUTO = "auto"
+DEFAULT_COMPONENTS = AUTO
+AUTO_GPU: tuple[str, ...] = COMPONENTS
+#: Without an NVIDIA GPU: the same stack minus what needs one (Ollama runs on the CPU).
+AUTO_NO_GPU: tuple[str, ...] = ("base", "docker", "conda", "ollama")
+
+
+class NoFactsError(UsageError):
+    """An ``auto`` host that rigforge has no facts of: the caller probes it first."""
+
+
+def auto_choice(facts: dict | None, host: str) -> tuple[list[str], str]:
+    """``auto`` resolved from ``rigforge_facts``: the components and why.
+
+    >>> auto_choice({"gpus": []}, "rig1")[0]
+    ['base', 'docker', 'conda', 'ollama']
+    """
+    if not facts:
+        raise NoFactsError(
+            f"{host}: rigforge_components is auto and rigforge has no facts of this host",
+            hint=f"run `rigforge probe {host}` (plan and provision probe it themselves), or list "
+            "its components in rigforge_components",
+        )
+    gpus = facts.get("gpus")
+    if gpus is None:
+        raise NoFactsError(
+            f"{host}: rigforge_components is auto, and the probe could not list its PCI devices",
+            hint="list its components in rigforge_components (inventory/host_vars/HOST.yml)",
+        )
+    if gpus:
+        names = ", ".join(sorted({g.get("name") or g.get("device_id", "?") for g in gpus}))
+        return list(AUTO_GPU), f"auto: {len(gpus)} NVIDIA GPU(s) found ({names})"
+    return list(AUTO_NO_GPU), "auto: no NVIDIA GPU on the PCI bus, so no GPU components (Ollama runs on the CPU)"
 
 
 def parse_list(text: str | None) -> list[str] | None:
@@ -45,15 +78,30 @@ def validate(names: Iterable[str], source: str) -> list[str]:
     return [c for c in COMPONENTS if c in names]
 
 
-def host_components(host_vars: dict, host: str) -> list[str]:
-    """The components a host selects through ``rigforge_components``."""
-    value = host_vars.get("rigforge_components", list(DEFAULT_COMPONENTS))
+def is_auto(host_vars: dict) -> bool:
+    return host_vars.get("rigforge_components", DEFAULT_COMPONENTS) == AUTO
+
+
+def choice(host_vars: dict, host: str) -> tuple[list[str], str]:
+    """The components a host selects through ``rigforge_components``, and why.
+
+    ``auto`` reads the host's ``rigforge_facts`` (recorded by ``rigforge probe``, or put there
+    by the caller from a fresh probe); :class:`NoFactsError` when there are none.
+    """
+    value = host_vars.get("rigforge_components", DEFAULT_COMPONENTS)
+    if value == AUTO:
+        return auto_choice(host_vars.get("rigforge_facts"), host)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(
-            f"rigforge_components for host {host!r} must be a list of names, got {value!r}",
-            hint="write it as a YAML list, e.g. rigforge_components: [base]",
+            f"rigforge_components for host {host!r} must be auto or a list of names, got {value!r}",
+            hint="write auto, or a YAML list such as rigforge_components: [base, docker]",
         )
-    return validate(value, source=f"rigforge_components of host {host!r}")
+    return validate(value, source=f"rigforge_components of host {host!r}"), "rigforge_components lists them"
+
+
+def host_components(host_vars: dict, host: str) -> list[str]:
+    """The components a host selects (see :func:`choice`)."""
+    return choice(host_vars, host)[0]
 
 
 def refuse_unselected(selected: dict[str, list[str]], narrowing: list[str] | None,

@@ -63,16 +63,27 @@ def prepare(
     from provision import validate
 
     validate.check(workspace, chosen)
-    notes, live = {}, {}
-    if stack_check.needs_check(chosen):
-        if probe:
-            from provision.probe import probe_hosts
+    facts, errors = _probe(workspace, chosen) if probe else ({}, {})
+    targets.settle_auto(chosen, narrowing, facts, errors, refuse_unselected)
+    notes = stack_check.check(chosen, facts) if stack_check.needs_check(chosen) else {}
+    return Prepared(workspace, chosen, narrowing, notes, facts)
 
-            # Fresh facts where the host answers; recorded ones (rigforge probe) otherwise.
-            live = {r.host: r.facts for r in probe_hosts(workspace, [t.host for t in chosen])
-                    if r.facts}
-        notes = stack_check.check(chosen, live)
-    return Prepared(workspace, chosen, narrowing, notes, live)
+
+def _probe(workspace: Workspace, chosen: list[targets.Target]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Fresh facts of the hosts that need them: every ``auto`` host (its components are
+    chosen from them) and, where a GPU component runs, every host (the resolver judges the
+    stack from them). Returns ``({host: facts}, {host: error})``; a host that does not answer
+    keeps its recorded facts (``rigforge probe``) for the resolver."""
+    from provision import stack_check
+
+    wanted = chosen if stack_check.needs_check(chosen) else [t for t in chosen if t.auto]
+    if not wanted:
+        return {}, {}
+    from provision.probe import probe_hosts
+
+    results = probe_hosts(workspace, [t.host for t in wanted])
+    return ({r.host: r.facts for r in results if r.facts},
+            {r.host: r.error for r in results if r.error})
 
 
 def run(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.errors import HostFailedError
+from provision.gpu.commands import PCI_SYSFS_SCRIPT
 from provision.inventory import Host
 from provision.workspace import Workspace
 
@@ -28,6 +29,7 @@ s arch; uname -m
 s meminfo; grep '^MemTotal:' /proc/meminfo
 s df; df -P -k / | tail -n 1
 s lspci; run lspci -nn -d 10de:
+s pci-sysfs; @PCI_SYSFS@
 s nvidia-version; cat /proc/driver/nvidia/version 2>/dev/null
 s nvidia-smi; run nvidia-smi \
   --query-gpu=index,name,driver_version,memory.total,pci.bus_id --format=csv,noheader,nounits
@@ -55,7 +57,7 @@ elif [ -e "$k" ] || { [ -d "${k%/*}" ] && [ ! -x "${k%/*}" ]; }; then echo "@@un
 else echo "@@no-key@@"; fi
 s reboot-required; test -e /var/run/reboot-required && echo yes || echo no
 s end
-"""
+""".replace("@PCI_SYSFS@", PCI_SYSFS_SCRIPT)
 
 
 @dataclass
@@ -100,7 +102,11 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
 
     osr = parse("os-release", parsers.parse_os_release, text("os-release"))
     lspci = sections.get("lspci", Section("", absent=True))
-    devices = None if lspci.absent else parse("lspci", parsers.parse_lspci, lspci.text)
+    if lspci.absent and "pci-sysfs" in sections:
+        # A fresh host may lack lspci (pciutils); sysfs lists the same functions, unnamed.
+        devices = parse("pci-sysfs", parsers.parse_sysfs_pci, text("pci-sysfs"))
+    else:
+        devices = None if lspci.absent else parse("lspci", parsers.parse_lspci, lspci.text)
     gpus = None if devices is None else [
         {
             "slot": g.slot,

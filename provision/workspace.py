@@ -80,6 +80,8 @@ def _context() -> dict:
         "version": __version__,
         "components": components.COMPONENTS,
         "default_components": components.DEFAULT_COMPONENTS,
+        "auto_gpu": components.AUTO_GPU,
+        "auto_no_gpu": components.AUTO_NO_GPU,
     }
 
 

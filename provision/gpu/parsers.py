@@ -116,6 +116,29 @@ def parse_lspci(text: str) -> list[GpuDevice]:
     return [GpuDevice(**device) for device in devices]
 
 
+_SYSFS_PCI = re.compile(
+    r"^(?P<slot>\S+) 0x(?P<vendor>[0-9a-fA-F]{4}) 0x(?P<device>[0-9a-fA-F]{4}) 0x(?P<class>[0-9a-fA-F]{4})"
+)
+
+
+def parse_sysfs_pci(text: str) -> list[GpuDevice]:
+    """GPUs in the lines of ``provision.gpu.commands.PCI_SYSFS_SCRIPT`` (``SLOT 0xVENDOR 0xDEVICE 0xCLASS``), the
+    fallback when lspci is not installed: the same rule as :func:`parse_lspci`, no names."""
+    gpus = []
+    for line in _lines(text):
+        match = _SYSFS_PCI.match(line.strip())
+        if not match or match["vendor"].lower() != pci.NVIDIA_VENDOR_ID:
+            continue
+        if match["class"].lower() not in GPU_CLASS_CODES:
+            continue
+        device_id = match["device"].lower()
+        gpus.append(GpuDevice(slot=match["slot"], class_code=match["class"].lower(),
+                              device_id=device_id, name="", architecture=pci.architecture(device_id)))
+    return gpus
+
+
+
+
 # --- nvidia-smi -------------------------------------------------------------------------
 
 

@@ -30,8 +30,8 @@ def test_init_writes_a_plain_ansible_project(tmp_path):
         f"playbooks/{name}.yml" for name in components.COMPONENTS
     ], "one playbook per component, in stack order"
     assert yaml.safe_load((ws.root / "inventory/group_vars/all.yml").read_text()) == {
-        "rigforge_components": ["base"]
-    }
+        "rigforge_components": "auto"
+    }, "the stack is chosen from each host's facts unless the user lists it"
     assert ".rigforge/" in (ws.root / ".gitignore").read_text()
 
 
