@@ -89,8 +89,12 @@ def run_ci(
             [HostKey.parse(line) for line in booted.host_keys],
         )
         chosen = targets.resolve(cws, None, narrowing)
+        if chosen[0].auto:
+            from provision.deploy import probe_facts
+
+            targets.settle_auto(chosen, narrowing, *probe_facts(cws, chosen))
         stack_check.check(chosen)
-        say(f"components: {', '.join(chosen[0].components)}")
+        say(f"components: {', '.join(chosen[0].components)} ({chosen[0].reason})")
         _steps(result, cws, chosen, narrowing, run_playbook, run_checks, say)
     finally:
         if keep:

@@ -567,6 +567,12 @@ def verify(state, limit, components, fmt, output, full):
     narrowing = comp.parse_list(components)
     loaded = verify_vars.Deferred()
     chosen = targets.resolve(ws, limit, narrowing, loaded)
+    unknown = [t for t in chosen if t.auto and not t.vars.get("rigforge_facts")]
+    if unknown:  # auto hosts never probed: their facts decide which checks apply
+        from provision.deploy import probe_facts
+
+        targets.settle_auto(chosen, narrowing, *probe_facts(ws, unknown))
+    targets.settle_auto(chosen, narrowing)
     loaded.save()
     result = run_checks(ws, chosen, narrowing, reuse=not full)
     if fmt == "json":

@@ -49,7 +49,8 @@ def auto_choice(facts: dict | None, host: str) -> tuple[list[str], str]:
     if gpus:
         names = ", ".join(sorted({g.get("name") or g.get("device_id", "?") for g in gpus}))
         return list(AUTO_GPU), f"auto: {len(gpus)} NVIDIA GPU(s) found ({names})"
-    return list(AUTO_NO_GPU), "auto: no NVIDIA GPU on the PCI bus, so no GPU components (Ollama runs on the CPU)"
+    return list(AUTO_NO_GPU), ("auto: no NVIDIA GPU on the PCI bus, so no GPU components "
+                               "(Ollama runs on the CPU)")
 
 
 def parse_list(text: str | None) -> list[str] | None:

@@ -63,13 +63,13 @@ def prepare(
     from provision import validate
 
     validate.check(workspace, chosen)
-    facts, errors = _probe(workspace, chosen) if probe else ({}, {})
+    facts, errors = probe_facts(workspace, chosen) if probe else ({}, {})
     targets.settle_auto(chosen, narrowing, facts, errors, refuse_unselected)
     notes = stack_check.check(chosen, facts) if stack_check.needs_check(chosen) else {}
     return Prepared(workspace, chosen, narrowing, notes, facts)
 
 
-def _probe(workspace: Workspace, chosen: list[targets.Target]) -> tuple[dict[str, dict], dict[str, str]]:
+def probe_facts(workspace: Workspace, chosen: list[targets.Target]) -> tuple[dict[str, dict], dict[str, str]]:
     """Fresh facts of the hosts that need them: every ``auto`` host (its components are
     chosen from them) and, where a GPU component runs, every host (the resolver judges the
     stack from them). Returns ``({host: facts}, {host: error})``; a host that does not answer
@@ -110,8 +110,15 @@ def run(
         on_update=on_update,
         expected_hosts=prepared.names,
         playbook=playbook,
-        extravars=extravars,
+        # The choice made here (auto resolved from the probe) is the one the plays apply,
+        # so that they need not read the PCI bus again.
+        extravars={"rigforge_chosen_components": chosen_components(prepared), **(extravars or {})},
     )
+
+
+def chosen_components(prepared: Prepared) -> dict[str, list[str]]:
+    """Each host's whole selection (a narrowing is applied by tags, not here)."""
+    return {t.host.name: comp.host_components(t.vars, t.host.name) for t in prepared.targets}
 
 
 def record(workspace: Workspace, result: RunResult) -> None:

@@ -46,7 +46,7 @@ def advice(workspace: Workspace, host: str, facts: dict) -> dict:
     from provision.gpu import stack
     from provision.probe import host_facts
 
-    hvars = hostvars.resolve(workspace).get(host, {})
+    hvars = {**hostvars.resolve(workspace).get(host, {}), "rigforge_facts": facts}
     parsed = host_facts(facts)
     recommended, reasons = stack.recommend(parsed)
     selected = components.host_components(hvars, host)

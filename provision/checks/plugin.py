@@ -110,9 +110,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         name, component = _host_name(item), _component(item)
         if component and name in all_vars:
-            wanted = components.effective(
-                components.host_components(all_vars[name], name), narrowing
-            )
+            try:
+                selected = components.host_components(all_vars[name], name)
+            except components.NoFactsError as exc:  # auto, and never probed
+                raise pytest.UsageError(str(exc)) from None
+            wanted = components.effective(selected, narrowing)
             (keep if component in wanted else drop).append(item)
         else:
             keep.append(item)

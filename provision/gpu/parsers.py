@@ -122,8 +122,9 @@ _SYSFS_PCI = re.compile(
 
 
 def parse_sysfs_pci(text: str) -> list[GpuDevice]:
-    """GPUs in the lines of ``provision.gpu.commands.PCI_SYSFS_SCRIPT`` (``SLOT 0xVENDOR 0xDEVICE 0xCLASS``), the
-    fallback when lspci is not installed: the same rule as :func:`parse_lspci`, no names."""
+    """GPUs in the lines of ``provision.gpu.commands.PCI_SYSFS_SCRIPT`` (``SLOT 0xVENDOR
+    0xDEVICE 0xCLASS``), the fallback when lspci is not installed: the same rule as
+    :func:`parse_lspci`, without names."""
     gpus = []
     for line in _lines(text):
         match = _SYSFS_PCI.match(line.strip())

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.workspaces import select_base_only
+
 TOOLS = ("mmdebstrap", "systemd-nspawn", "nft", "ip", "ssh")
 
 
@@ -82,6 +84,7 @@ def new_rig(tmp_path_factory, suffix: str = "", release: str | None = None):
     failed half-way). ``release``: ``sandbox up --release`` (default: the CLI's, bookworm)."""
     workspace = tmp_path_factory.mktemp(f"integration{suffix}") / "ws"
     rigforge(workspace, "init", str(workspace))
+    select_base_only(workspace)
     name = f"it{os.getpid() % 100000}{suffix}"
     try:
         rigforge(workspace, "sandbox", "up", name, *(["--release", release] if release else []), timeout=600)

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import Rig, rigforge
+from tests.workspaces import select_base_only
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -94,6 +95,7 @@ def pair(tmp_path_factory):
     """A cache host and a client in one fresh workspace; both destroyed afterwards."""
     workspace = tmp_path_factory.mktemp("integration-apt-cache") / "ws"
     rigforge(workspace, "init", str(workspace))
+    select_base_only(workspace)
     tag = f"it{os.getpid() % 100000}"
     names = [f"{tag}ac", f"{tag}cl"]
     started = []

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import snapshot
 from tests.integration.conftest import rigforge
+from tests.workspaces import select_base_only
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,6 +34,7 @@ def test_ci_proves_the_stack_and_leaves_nothing_behind(tmp_path):
 def test_ci_fails_with_exit_1_when_the_stack_is_not_idempotent(tmp_path):
     workspace = tmp_path / "ws"
     rigforge(workspace, "init", str(workspace))
+    select_base_only(workspace)
     site = workspace / "site.yml"
     site.write_text(site.read_text() + (
         "- name: A play that is not idempotent.\n  hosts: all\n  gather_facts: false\n"

@@ -7,21 +7,13 @@ import pytest
 from click.testing import CliRunner
 
 from provision import workspace as ws_mod
-
-
-def select_base_only(ws) -> None:
-    """Make the workspace's hosts select base, as a user who lists components does: most
-    tests exercise one component, not the ``auto`` choice (tested on its own)."""
-    path = ws.root / "inventory" / "group_vars" / "all.yml"
-    text = path.read_text()
-    assert "\nrigforge_components: auto\n" in text
-    path.write_text(text.replace("\nrigforge_components: auto\n", "\nrigforge_components: [base]\n"))
+from tests.workspaces import select_base_only
 
 
 @pytest.fixture
 def workspace(tmp_path):
     ws, _ = ws_mod.init(tmp_path / "ws")
-    select_base_only(ws)
+    select_base_only(ws.root)
     return ws
 
 

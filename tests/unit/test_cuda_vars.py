@@ -185,7 +185,7 @@ def test_min_driver_lookup_falls_back_to_the_major_version(version, needed):
 
 
 def test_planned_driver_branch_too_old_is_refused_with_advice():
-    v = RoleVars("cuda", "Ubuntu 24.04", rigforge_components=["base", "nvidia_driver", "cuda"],
+    v = RoleVars("cuda", "Ubuntu 24.04", gpu_stack_selected_components=["base", "nvidia_driver", "cuda"],
                  nvidia_driver_branch="535")
     assert (v["__cuda_driver"], v["__cuda_driver_ok"]) == (535, False)
     assert v["__cuda_msg_driver_too_old"] == (
@@ -205,7 +205,7 @@ def test_driver_advice_names_the_newest_cuda_the_driver_runs(version, branch, ad
     from provision.gpu import stack
 
     v = RoleVars("cuda", "Ubuntu 24.04", cuda_version=version, nvidia_driver_branch=branch,
-                 rigforge_components=["nvidia_driver", "cuda"])
+                 gpu_stack_selected_components=["nvidia_driver", "cuda"])
     assert v["__cuda_driver_ok"] is False
     assert v["__cuda_msg_driver_too_old"].endswith(advice)
     # The resolver, which refuses the same stack before any host is contacted, says the same.
@@ -216,7 +216,8 @@ def test_driver_advice_names_the_newest_cuda_the_driver_runs(version, branch, ad
 
 
 def test_planned_branch_is_used_only_when_the_driver_component_is_selected():
-    v = RoleVars("cuda", "Ubuntu 24.04", rigforge_components=["base", "cuda"], nvidia_driver_branch="535")
+    v = RoleVars("cuda", "Ubuntu 24.04", gpu_stack_selected_components=["base", "cuda"],
+                 nvidia_driver_branch="535")
     assert (v["__cuda_driver"], v["__cuda_driver_ok"]) == (0, True)
 
 
@@ -225,7 +226,7 @@ def test_planned_branch_is_used_only_when_the_driver_component_is_selected():
     (PROC_OPEN, "570.133.20", True),
 ])
 def test_loaded_driver_from_proc_is_checked_when_no_branch_is_planned(text, version, ok):
-    v = RoleVars("cuda", "Ubuntu 24.04", rigforge_components=["base", "nvidia_driver", "cuda"],
+    v = RoleVars("cuda", "Ubuntu 24.04", gpu_stack_selected_components=["base", "nvidia_driver", "cuda"],
                  nvidia_driver_branch="auto", __cuda_proc_driver=_proc(text))
     assert v["__cuda_driver_loaded"] == version
     assert v["__cuda_driver_ok"] is ok
@@ -233,13 +234,13 @@ def test_loaded_driver_from_proc_is_checked_when_no_branch_is_planned(text, vers
 
 
 def test_planned_numeric_branch_wins_over_the_loaded_driver():
-    v = RoleVars("cuda", "Ubuntu 24.04", rigforge_components=["nvidia_driver", "cuda"],
+    v = RoleVars("cuda", "Ubuntu 24.04", gpu_stack_selected_components=["nvidia_driver", "cuda"],
                  nvidia_driver_branch=575, __cuda_proc_driver=_proc(PROC_PROPRIETARY))
     assert (v["__cuda_driver"], v["__cuda_driver_ok"]) == (575, True)
 
 
 def test_debian_distro_cuda_runs_on_debians_driver():
-    v = RoleVars("cuda", "Debian 12", rigforge_components=["nvidia_driver", "cuda"],
+    v = RoleVars("cuda", "Debian 12", gpu_stack_selected_components=["nvidia_driver", "cuda"],
                  nvidia_driver_branch="535")
     assert (v["__cuda_min_driver_needed"], v["__cuda_driver_ok"]) == (450, True)
 

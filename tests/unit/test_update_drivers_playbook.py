@@ -67,10 +67,11 @@ def test_playbook_rolls_out_in_batches_and_stops_at_the_first_failure():
     assert play["max_fail_percentage"] == 0
     # rigforge update-drivers runs with --tags nvidia_driver: the play carries the tag.
     assert "nvidia_driver" in play["tags"]
-    setup, update, gate = play["tasks"]
+    select, setup, update, gate = play["tasks"]
+    assert select["ansible.builtin.import_role"]["tasks_from"] == "select_components.yml"
     assert play["gather_facts"] is False and "ansible.builtin.setup" in setup  # fresh facts, not cached
     assert update["ansible.builtin.import_role"] == {"name": "nvidia_driver", "tasks_from": "update"}
-    assert "'nvidia_driver' in (rigforge_components" in update["when"]
+    assert update["when"] == "'nvidia_driver' in gpu_stack_selected_components"
     # max_fail_percentage does not count unreachable hosts: the gate stops the rollout for them.
     assert "ansible.builtin.fail" in gate
     assert gate["when"] == "ansible_play_hosts_all | difference(ansible_play_hosts) | length > 0"
@@ -81,7 +82,8 @@ def test_provision_gathers_the_driver_play_facts_afresh():
     point DKMS at the old headers."""
     (play,) = _load(PLAYBOOK.parent / "nvidia_driver.yml")
     assert play["gather_facts"] is False
-    (setup,) = play["pre_tasks"]
+    select, setup = play["pre_tasks"]
+    assert "always" in select["tags"]
     assert "ansible.builtin.setup" in setup and "nvidia_driver" in setup["tags"]
 
 
