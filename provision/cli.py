@@ -684,7 +684,7 @@ def stack_show(os_key, gpus, sets, kernel, components, as_json):
 
 @main.group()
 def pins():
-    """Checksums of the downloads rigforge installs (Ollama, Miniforge)."""
+    """Checksums of the downloads rigforge installs (Ollama, Miniforge) and NVIDIA's toolkit key."""
 
 
 @pins.command("update")
@@ -698,10 +698,13 @@ def pins_update(state, components, version, yes, as_json):
     """Fetch the vendors' own checksums and pin them in inventory/group_vars/all.yml.
 
     \b
-    Per component (ollama, conda; default both), for every architecture:
-    the release's checksum file over HTTPS, from where the workspace
-    downloads it (ollama_url, conda_installer_url: a mirror works too),
-    checked against GitHub's own digest of the asset for a GitHub release.
+    Per component (ollama, conda, nvidia_container_toolkit; default all),
+    for every architecture: the release's checksum file over HTTPS, from
+    where the workspace downloads it (ollama_url, conda_installer_url: a
+    mirror works too), checked against GitHub's own digest of the asset
+    for a GitHub release and against the pins shipped with rigforge.
+    NVIDIA's key is fetched and must have the pinned fingerprint (gpg
+    --show-keys); its file's SHA-256 is then pinned too.
     Old and new values are shown with their URLs and written, comments
     kept, only after you confirm (--yes). Two sources that disagree, an
     HTTP error or a version below the CVE floor write nothing (exit 2).
@@ -711,7 +714,7 @@ def pins_update(state, components, version, yes, as_json):
     from provision import pins as pin_mod
 
     ws = state.workspace()
-    chosen = list(components) or list(pin_mod.ARCHES)
+    chosen = list(components) or list(pin_mod.COMPONENTS)
     found = pin_mod.plan(ws, chosen, version)
     if as_json:
         click.echo(output.dumps({"pins": [p.to_dict() for p in found]}))

@@ -43,15 +43,16 @@ SSH_TIMEOUT_S = 60
 
 #: The roles whose files shape each component (its own, and the ones it imports).
 COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
-    # gpu_stack: the facts table those roles read (a role dependency).
+    # gpu_stack: the facts table those roles read, and every playbook's choice of components;
+    # pins: the checksums of the downloads (both role dependencies).
     "base": ("base", "gpu_stack"),
-    "nvidia_driver": ("nvidia_driver", "nvidia_cuda_repo", "gpu_stack"),
-    "cuda": ("cuda", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack"),
-    "cudnn": ("cudnn", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack"),
-    "docker": ("docker",),
-    "nvidia_container_toolkit": ("nvidia_container_toolkit",),
-    "conda": ("conda",),
-    "ollama": ("ollama",),
+    "nvidia_driver": ("nvidia_driver", "nvidia_cuda_repo", "gpu_stack", "pins"),
+    "cuda": ("cuda", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack", "pins"),
+    "cudnn": ("cudnn", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack", "pins"),
+    "docker": ("docker", "gpu_stack", "pins"),
+    "nvidia_container_toolkit": ("nvidia_container_toolkit", "gpu_stack", "pins"),
+    "conda": ("conda", "gpu_stack", "pins"),
+    "ollama": ("ollama", "gpu_stack", "pins"),
 }
 
 # Variables that do not describe the desired state: connection settings (where the

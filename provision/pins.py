@@ -7,10 +7,14 @@ Per component, the checksum file that the vendor publishes beside each download 
 where the workspace downloads the artifact (``ollama_url``, ``conda_installer_url``: a mirror
 serves the same files). A second source must agree: for a GitHub release, GitHub's own digest
 of the asset (the releases API); for a mirror, the artifact itself, hashed. A value that two
-sources disagree on, an HTTP error, a missing entry, or a version below the CVE floor is
-refused, and nothing is written.
+sources disagree on (the pins shipped with rigforge, roles/pins, count as one), an HTTP
+error, a missing entry, or a version below the CVE floor is refused, and nothing is written.
+
+NVIDIA's container-toolkit key is pinned by fingerprint: the key served at the workspace's key
+URL must have it (``gpg --show-keys``), and its file's SHA-256 is then pinned as well.
 """
 
+import itertools
 import json
 import re
 import urllib.error
@@ -24,6 +28,15 @@ from provision.workspace import Workspace
 
 #: Architectures each component publishes, as the role names them in its URL.
 ARCHES = {"ollama": ("amd64", "arm64"), "conda": ("x86_64", "aarch64")}
+#: Keys pinned by fingerprint: (URL variable, fingerprint variable, file checksum variable).
+KEYS = {"nvidia_container_toolkit": ("nvidia_container_toolkit_repo_key_url",
+                                     "nvidia_container_toolkit_repo_key_fingerprint",
+                                     "nvidia_container_toolkit_repo_key_sha256")}
+#: What ``pins update`` covers, in order; also the default.
+COMPONENTS = (*ARCHES, *KEYS)
+#: The entry of each component in the pins file that ships with rigforge (roles/pins).
+SHIPPED = {"ollama": "ollama", "conda": "miniforge",
+           "nvidia_container_toolkit": "nvidia_container_toolkit_key"}
 #: The group_vars entry each component's checksums go into, and the version variable.
 PIN_VARIABLE = {"ollama": "ollama_sha256_pins", "conda": "conda_installer_sha256_pins"}
 VERSION_VARIABLE = {"ollama": "ollama_version", "conda": "conda_version"}
@@ -70,19 +83,86 @@ def plan(workspace: Workspace, components: list[str], version: str | None = None
          fetch: Fetch = https_get) -> list[Pin]:
     """The new pins, every one checked; raises :class:`PinError` and writes nothing."""
     variables = _variables(workspace)
+    shipped = shipped_pins(workspace)
     pins: list[Pin] = []
+    unknown = [c for c in components if c not in COMPONENTS]
+    if unknown:
+        raise PinError(f"rigforge has no pins for {unknown[0]!r}",
+                       hint=f"pins exist for: {', '.join(COMPONENTS)}")
     for component in components:
-        if component not in ARCHES:
-            raise PinError(f"rigforge has no pins for {component!r}",
-                           hint=f"pins exist for: {', '.join(ARCHES)}")
+        if component in KEYS:
+            pins.append(_key_pin(variables, shipped, component, fetch))
+            continue
         wanted = str(version or variables.get(VERSION_VARIABLE[component], ""))
         _check_floor(workspace, component, wanted)
         current = (variables.get(PIN_VARIABLE[component]) or {}).get(wanted) or {}
+        ours = (shipped[SHIPPED[component]].get("sha256") or {}).get(wanted) or {}
         for arch in ARCHES[component]:
             url = _artifact_url(variables, component, wanted, arch)
             new, sources = _checksum(component, url, fetch)
-            pins.append(Pin(component, wanted, arch, url, new, str(current.get(arch, "")), sources))
+            if ours.get(arch) and ours[arch] != new:
+                raise PinError(
+                    f"the checksum of {url} is {new}, but the pin shipped with rigforge for "
+                    f"{component} {wanted} {arch} is {ours[arch]} (roles/pins, from published sources)",
+                    hint="the server does not serve the release that was published: do not install "
+                    "it; nothing was written")
+            old = str(current.get(arch) or ours.get(arch) or "")
+            pins.append(Pin(component, wanted, arch, url, new, old, sources))
     return pins
+
+
+def shipped_pins(workspace: Workspace) -> dict:
+    """``pins_shipped`` of the workspace's roles/pins (else the one shipped with rigforge)."""
+    import yaml
+
+    from provision import assets
+
+    path = workspace.root / "roles" / "pins" / "vars" / "main.yml"
+    if not path.is_file():
+        path = assets.roles_dir() / "pins" / "vars" / "main.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["pins_shipped"]
+
+
+def key_fingerprints(data: bytes) -> list[str]:
+    """The primary-key fingerprints in an OpenPGP key file, read by ``gpg --show-keys`` (which
+    imports nothing), in a throwaway home so that no keyring of the user's is touched."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        proc = subprocess.run(["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys"],
+                              input=data, capture_output=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        raise PinError("the key file is not an OpenPGP key: "
+                       + proc.stderr.decode("utf-8", "replace").strip()[-300:],
+                       hint="check the key URL; nothing was written")
+    lines = [line.split(":") for line in proc.stdout.decode().splitlines()]
+    # "fpr" follows its key's "pub" (or "sub") line; only the primary keys' count.
+    return [b[9] for a, b in itertools.pairwise(lines) if a[0] == "pub" and b[0] == "fpr"]
+
+
+def _key_pin(variables: dict, shipped: dict, component: str, fetch: Fetch) -> Pin:
+    """A key is pinned by fingerprint: the served key must be the pinned one (a rotated key
+    needs a second source, which rigforge cannot be). What is written is the key file's own
+    SHA-256, so that the role also notices other bytes."""
+    import hashlib
+
+    url_var, fingerprint_var, sha_var = KEYS[component]
+    url = str(variables[url_var])
+    wanted = str(variables.get(fingerprint_var) or "")
+    if not wanted or "{{" in wanted:  # the role's default names the shipped pin
+        wanted = shipped[SHIPPED[component]]["fingerprint"]
+    wanted = wanted.replace(" ", "").upper()
+    body = fetch(url)
+    found = key_fingerprints(body)
+    if wanted not in found:
+        raise PinError(
+            f"the key at {url} is {', '.join(found) or 'no key'}, not the pinned {wanted}",
+            hint=f"a changed key needs a second source: confirm the new fingerprint from the vendor's "
+            f"documentation, then set {fingerprint_var}; nothing was written")
+    old = str(variables.get(sha_var) or "")
+    return Pin(component, wanted, "key", url, hashlib.sha256(body).hexdigest(), old,
+               [url, f"gpg --show-keys: fingerprint {wanted}, the pinned one"])
 
 
 def _variables(workspace: Workspace) -> dict:
@@ -211,6 +291,9 @@ def write(workspace: Workspace, pins: list[Pin]) -> Path:
     data = yaml.load(path.read_text(encoding="utf-8")) if path.is_file() else None
     data = data if isinstance(data, dict) else CommentedMap()
     for pin in pins:
+        if pin.component in KEYS:
+            data[KEYS[pin.component][2]] = pin.new
+            continue
         data[VERSION_VARIABLE[pin.component]] = pin.version
         table = data.setdefault(PIN_VARIABLE[pin.component], CommentedMap())
         table.setdefault(pin.version, CommentedMap())[pin.arch] = pin.new

@@ -190,7 +190,8 @@ def _role_variables(workspace: Workspace, role: str, target: Target, user: dict)
     variables, then the role vars (which outrank inventory variables)."""
     loader = _loader()
     roles = workspace.root / "roles"
-    dependencies = ["gpu_stack"] if (roles / "gpu_stack").is_dir() and role != "gpu_stack" else []
+    # The data roles every role may read (a workspace from an older rigforge lacks pins).
+    dependencies = [d for d in ("gpu_stack", "pins") if (roles / d).is_dir() and d != role]
     variables: dict = {}
     for name in (*dependencies, role):
         defaults = roles / name / "defaults" / "main.yml"
