@@ -542,8 +542,9 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
 @click.option("--full", is_flag=True,
               help="Evaluate every check, even for a host whose answers are byte-identical to "
               "those its last results were computed from.")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json (as for every command).")
 @pass_state
-def verify(state, limit, components, fmt, output, full):
+def verify(state, limit, components, fmt, output, full, as_json):
     """Run the testinfra checks for the components each host has.
 
     \b
@@ -563,6 +564,8 @@ def verify(state, limit, components, fmt, output, full):
     from provision import output as out
     from provision.verify import run_checks
 
+    if as_json:
+        fmt = "json"
     ws = state.workspace()
     narrowing = comp.parse_list(components)
     loaded = verify_vars.Deferred()
