@@ -1,27 +1,15 @@
-"""The stack's components, in the order they are applied, and parsing of user choices."""
+"""The user's choice of components: ``auto`` resolved from a host's facts, ``--components``
+and ``rigforge_components`` parsed and checked against :mod:`provision.registry`."""
 
 from collections.abc import Iterable
 
+from provision import registry
 from provision.errors import UsageError
 
-#: Every component name rigforge knows, in apply order.
-COMPONENTS: tuple[str, ...] = (
-    "base",
-    "nvidia_driver",
-    "cuda",
-    "cudnn",
-    "docker",
-    "nvidia_container_toolkit",
-    "conda",
-    "ollama",
-)
-
-#: What ``rigforge_components: auto`` (the default) means, chosen from the host's probed facts.
+#: What ``rigforge_components: auto`` (the default) means: chosen from the host's probed facts,
+#: the GPU stack or the CPU stack of :mod:`provision.registry`.
 AUTO = "auto"
 DEFAULT_COMPONENTS = AUTO
-AUTO_GPU: tuple[str, ...] = COMPONENTS
-#: Without an NVIDIA GPU: the same stack minus what needs one (Ollama runs on the CPU).
-AUTO_NO_GPU: tuple[str, ...] = ("base", "docker", "conda", "ollama")
 
 
 class NoFactsError(UsageError):
@@ -48,8 +36,8 @@ def auto_choice(facts: dict | None, host: str) -> tuple[list[str], str]:
         )
     if gpus:
         names = ", ".join(sorted({g.get("name") or g.get("device_id", "?") for g in gpus}))
-        return list(AUTO_GPU), f"auto: {len(gpus)} NVIDIA GPU(s) found ({names})"
-    return list(AUTO_NO_GPU), ("auto: no NVIDIA GPU on the PCI bus, so no GPU components "
+        return list(registry.gpu_stack()), f"auto: {len(gpus)} NVIDIA GPU(s) found ({names})"
+    return list(registry.cpu_stack()), ("auto: no NVIDIA GPU on the PCI bus, so no GPU components "
                                "(Ollama runs on the CPU)")
 
 
@@ -63,20 +51,20 @@ def parse_list(text: str | None) -> list[str] | None:
         return None
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
-        raise UsageError("--components is empty", hint=f"name one or more of: {', '.join(COMPONENTS)}")
+        raise UsageError("--components is empty", hint=f"name one or more of: {', '.join(registry.names())}")
     return validate(names, source="--components")
 
 
 def validate(names: Iterable[str], source: str) -> list[str]:
     """Check names against the known components; keep apply order."""
-    names = list(names)
-    unknown = [n for n in names if n not in COMPONENTS]
+    names, known = list(names), registry.names()
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
             f"unknown component {', '.join(repr(n) for n in unknown)} in {source}",
-            hint=f"valid components: {', '.join(COMPONENTS)}",
+            hint=f"valid components: {', '.join(known)}",
         )
-    return [c for c in COMPONENTS if c in names]
+    return [c for c in known if c in names]
 
 
 def is_auto(host_vars: dict) -> bool:

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision import __version__, fsutil
+from provision import __version__, fsutil, roles
 from provision.workspace import Workspace
 
 RECORD = "converged.json"
@@ -41,19 +41,6 @@ RECORD_VERSION = 1
 STATE_DIR = "/var/lib/rigforge/state"
 SSH_TIMEOUT_S = 60
 
-#: The roles whose files shape each component (its own, and the ones it imports).
-COMPONENT_ROLES: dict[str, tuple[str, ...]] = {
-    # gpu_stack: the facts table those roles read, and every playbook's choice of components;
-    # pins: the checksums of the downloads (both role dependencies).
-    "base": ("base", "gpu_stack"),
-    "nvidia_driver": ("nvidia_driver", "nvidia_cuda_repo", "gpu_stack", "pins"),
-    "cuda": ("cuda", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack", "pins"),
-    "cudnn": ("cudnn", "nvidia_cuda_repo", "nvidia_driver", "gpu_stack", "pins"),
-    "docker": ("docker", "gpu_stack", "pins"),
-    "nvidia_container_toolkit": ("nvidia_container_toolkit", "gpu_stack", "pins"),
-    "conda": ("conda", "gpu_stack", "pins"),
-    "ollama": ("ollama", "gpu_stack", "pins"),
-}
 
 # Variables that do not describe the desired state: connection settings (where the
 # passwords live, which must not reach even a digest), Ansible's magic variables, and the
@@ -167,11 +154,11 @@ def desired_vars(host_vars: dict) -> dict:
 def desired_digests(workspace: Workspace, components: Iterable[str], host_vars: dict) -> dict[str, str]:
     """``{component: digest}`` of what the workspace asks of one host."""
     vars_blob = json.dumps(desired_vars(host_vars), sort_keys=True, default=str).encode()
-    result = {}
+    result, roles_dir = {}, workspace.root / "roles"
     for component in components:
         digest = hashlib.sha256(f"rigforge {__version__}\0{component}\0".encode())
         for rel in ("ansible.cfg", f"playbooks/{component}.yml",
-                    *(f"roles/{role}" for role in COMPONENT_ROLES[component])):
+                    *(f"roles/{role}" for role in roles.of_component(roles_dir, component))):
             _hash_tree(digest, workspace.root, Path(rel))
         digest.update(vars_blob)
         result[component] = digest.hexdigest()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from provision import components as comp
-from provision import fsutil, targets
+from provision import fsutil, registry, targets
 from provision.errors import UsageError
 from provision.runner import RunResult, run_playbook
 from provision.workspace import Workspace
@@ -264,7 +264,7 @@ def narrow_to_drift(check: ConvergedCheck) -> Prepared:
     drifted = {h: d.run for h, d in check.decisions.items() if d.run}
     prepared.targets = [t for t in prepared.targets if t.host.name in drifted]
     wanted = {c for run in drifted.values() for c in run}
-    prepared.narrowing = [c for c in comp.COMPONENTS if c in wanted]
+    prepared.narrowing = [c for c in registry.names() if c in wanted]
     for t in prepared.targets:
         t.components = [c for c in t.components if c in wanted]
     return prepared

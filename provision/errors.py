@@ -45,3 +45,9 @@ class HostFailedError(RigforgeError):
     """A host failed or was unreachable, or a check failed."""
 
     exit_code = EXIT_FAILED
+
+
+class DeclinedError(RigforgeError):
+    """The user answered no to a confirmation. Nothing was changed."""
+
+    exit_code = EXIT_FAILED

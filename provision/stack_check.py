@@ -6,16 +6,14 @@ variables and the host's facts (live from a probe, or as recorded by ``rigforge 
 
 from dataclasses import asdict
 
+from provision import registry
 from provision.errors import UsageError
 from provision.targets import Target
 from provision.workspace import Workspace
 
-#: Components whose choices the resolver checks.
-GPU_COMPONENTS = ("nvidia_driver", "cuda", "cudnn", "nvidia_container_toolkit", "ollama")
-
 
 def needs_check(targets: list[Target]) -> bool:
-    return any(c in GPU_COMPONENTS for t in targets for c in t.components)
+    return any(c in registry.resolved() for t in targets for c in t.components)
 
 
 def check(targets: list[Target], live_facts: dict[str, dict] | None = None) -> dict[str, list]:
@@ -25,7 +23,7 @@ def check(targets: list[Target], live_facts: dict[str, dict] | None = None) -> d
 
     problems, notes = [], {}
     for target in targets:
-        if not any(c in GPU_COMPONENTS for c in target.components):
+        if not any(c in registry.resolved() for c in target.components):
             continue
         record = (live_facts or {}).get(target.host.name) or target.vars.get("rigforge_facts")
         resolution = stack.resolve(target.vars, host_facts(record), target.components)

@@ -4,7 +4,7 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provision import components
+from provision import components, registry
 from provision.errors import HostFailedError, UsageError
 from provision.inventory import Host, Inventory
 from provision.workspace import Workspace
@@ -76,7 +76,7 @@ def resolve(
     for host in hosts:
         hvars = all_vars.get(host.name, {})
         if components.is_auto(hvars):
-            targets.append(Target(host, components.effective(list(components.AUTO_GPU), narrowing),
+            targets.append(Target(host, components.effective(list(registry.gpu_stack()), narrowing),
                                   hvars, auto=True, reason="auto: not probed yet"))
             continue
         selected[host.name] = components.host_components(hvars, host.name)

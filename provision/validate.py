@@ -51,12 +51,14 @@ def check(workspace: Workspace, targets: list[Target]) -> None:
 
 
 def host_problems(workspace: Workspace, target: Target, defaults: dict | None = None) -> list[str]:
-    from provision.converged import COMPONENT_ROLES
+    from provision import roles as role_graph
     from provision.hostvars import role_defaults
 
     problems = _connection_problems(target.vars)
     user = _user_set(target.vars, role_defaults(workspace) if defaults is None else defaults)
-    roles = list(dict.fromkeys(r for c in target.components for r in COMPONENT_ROLES.get(c, (c,))))
+    roles_dir = workspace.root / "roles"
+    roles = list(dict.fromkeys(r for c in target.components
+                               for r in role_graph.of_component(roles_dir, c)))
     for role in roles:
         role_dir = workspace.root / "roles" / role
         if not role_dir.is_dir():

@@ -14,7 +14,7 @@ Layout::
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision import __version__, assets, components, fsutil
+from provision import __version__, assets, components, fsutil, registry
 from provision.errors import WorkspaceError
 
 #: Files init generates from templates; --force regenerates these.
@@ -76,13 +76,28 @@ def open_workspace(path: Path) -> Workspace:
 
 
 def _context() -> dict:
+    from provision import vars_doc
+
     return {
         "version": __version__,
-        "components": components.COMPONENTS,
+        "components": registry.names(),
         "default_components": components.DEFAULT_COMPONENTS,
-        "auto_gpu": components.AUTO_GPU,
-        "auto_no_gpu": components.AUTO_NO_GPU,
+        "auto_gpu": registry.gpu_stack(),
+        "auto_no_gpu": registry.cpu_stack(),
+        "documented_vars": vars_doc.render(assets.roles_dir()),
     }
+
+
+def _write_playbooks(path: Path) -> list[str]:
+    """One playbook per component, from the registry (the shipped playbooks/ holds the rest)."""
+    from provision.render import render
+
+    written = []
+    for component in registry.REGISTRY:
+        fsutil.write_text(path / component.playbook,
+                          render("component_playbook.yml.j2", {"c": component}))
+        written.append(component.playbook)
+    return written
 
 
 def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Workspace, list[str]]:
@@ -128,5 +143,6 @@ def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Worksp
         source = getattr(assets, f"{name}_dir")()
         fsutil.replace_tree(source, path / name)
         written.append(f"{name}/")
+    written += _write_playbooks(path)
     (path / ".rigforge").mkdir(exist_ok=True)
     return Workspace(path), written

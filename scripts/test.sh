@@ -10,8 +10,15 @@ setup_s=$((SECONDS - start))
 
 echo "== lint"
 t=$SECONDS
-ruff check provision tests bench && ansible-lint --offline roles playbooks && yamllint roles playbooks inventory
+# The component playbooks and group_vars/all.yml are rendered by `rigforge init`: lint a fresh
+# workspace's copies too.
+lint_ws=$(mktemp -d)
+ruff check provision tests bench && ansible-lint --offline roles playbooks && yamllint roles playbooks inventory \
+  && rigforge init "$lint_ws/ws" >/dev/null \
+  && (cd "$lint_ws/ws" && ansible-lint --offline --profile production playbooks site.yml \
+      && yamllint -c "$OLDPWD/.yamllint" playbooks site.yml inventory)
 lint_rc=$?
+rm -rf "$lint_ws"
 lint_s=$((SECONDS - t))
 
 echo "== unit tests"

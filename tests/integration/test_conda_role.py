@@ -149,10 +149,9 @@ def site(rig, tmp_path_factory):
         OLD: build_installer(workdir / "www", OLD, OLD_CONDA),
         NEW: build_installer(workdir / "www", NEW, NEW_CONDA),
     }
-    role, playbook = rig.workspace / "roles" / "conda", rig.workspace / "playbooks" / "conda.yml"
-    had_role, had_playbook = role.exists(), playbook.exists()
+    role = rig.workspace / "roles" / "conda"
+    had_role = role.exists()
     shutil.copytree(REPO / "roles" / "conda", role, dirs_exist_ok=True)
-    shutil.copy2(REPO / "playbooks" / "conda.yml", playbook)
     host_vars = rig.workspace / "inventory" / "host_vars" / rig.name
     files = workdir / "envs"
     files.mkdir()
@@ -165,8 +164,6 @@ def site(rig, tmp_path_factory):
             (host_vars / name).unlink(missing_ok=True)
         if not had_role:
             shutil.rmtree(role, ignore_errors=True)
-        if not had_playbook:
-            playbook.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize(

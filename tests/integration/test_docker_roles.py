@@ -111,13 +111,13 @@ def package_states(host: Rig, names) -> dict[str, str]:
 
 
 def install_shipped(workspace: Path) -> None:
-    """The workspace holds copies made at init time: bring in the current roles and playbooks."""
+    """The workspace holds copies made at init time: bring in the current roles (init
+    rendered the playbooks)."""
     for role in ("docker", "nvidia_container_toolkit"):
         dest = workspace / "roles" / role
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(REPO / "roles" / role, dest)
-        shutil.copy2(REPO / "playbooks" / f"{role}.yml", workspace / "playbooks" / f"{role}.yml")
 
 
 @pytest.fixture(scope="module")

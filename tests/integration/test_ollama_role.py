@@ -58,7 +58,6 @@ def releases(rig, tmp_path_factory):
 def ws(rig, releases):
     """The session's workspace with this role in it and the host selecting ollama."""
     shutil.copytree(REPO / "roles" / "ollama", rig.workspace / "roles" / "ollama", dirs_exist_ok=True)
-    shutil.copy2(REPO / "playbooks" / "ollama.yml", rig.workspace / "playbooks" / "ollama.yml")
     host_vars = rig.workspace / "inventory" / "host_vars" / rig.name
     host_vars.mkdir(parents=True, exist_ok=True)
     (host_vars / "components.yml").write_text("rigforge_components: [base, ollama]\n")

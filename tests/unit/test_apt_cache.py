@@ -19,7 +19,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from provision import components, workspace
+from provision import registry, workspace
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
@@ -214,7 +214,7 @@ def test_init_ships_the_playbook_and_role_but_site_does_not_run_them(tmp_path):
     ws, _ = workspace.init(tmp_path / "ws")
     assert (ws.root / "playbooks" / "apt_cache.yml").is_file()
     assert (ws.root / "roles" / "apt_cache" / "tasks" / "main.yml").is_file()
-    assert "apt_cache" not in components.COMPONENTS
+    assert "apt_cache" not in registry.names()
     assert "apt_cache" not in (ws.root / "site.yml").read_text()
     proc = subprocess.run(["ansible-playbook", "--syntax-check", "playbooks/apt_cache.yml"],
                           cwd=ws.root, env=_ansible_env(ws), capture_output=True, text=True,

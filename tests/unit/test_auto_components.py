@@ -10,7 +10,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from provision import components, probe, targets
+from provision import components, probe, registry, targets
 from provision.errors import HostFailedError, UsageError
 from provision.gpu import commands, parsers
 from provision.inventory import Host
@@ -37,7 +37,7 @@ def test_the_probe_reads_sysfs_when_lspci_is_absent():
         "\n@@rigforge:lspci@@\n@@absent@@\n@@rigforge:pci-sysfs@@\n" + SYSFS_4090 + "\n@@rigforge:end@@\n")
     facts = probe.facts_from_sections(sections)
     assert [g["device_id"] for g in facts["gpus"]] == ["2684"]
-    assert components.auto_choice(facts, "rig1")[0] == list(components.AUTO_GPU)
+    assert components.auto_choice(facts, "rig1")[0] == list(registry.gpu_stack())
 
 
 def test_the_plays_and_the_probe_read_the_bus_with_one_script():
@@ -48,7 +48,7 @@ def test_the_plays_and_the_probe_read_the_bus_with_one_script():
 
 def test_the_plays_choose_the_same_stacks_as_the_controller():
     assert GPU_VARS["gpu_stack_auto_components"] == {
-        "gpu": list(components.AUTO_GPU), "no_gpu": list(components.AUTO_NO_GPU)}
+        "gpu": list(registry.gpu_stack()), "no_gpu": list(registry.cpu_stack())}
 
 
 def _play_choice(**variables):
@@ -62,10 +62,10 @@ def _play_choice(**variables):
 
 
 @pytest.mark.parametrize(("lines", "expected"), [
-    (SYSFS_4090, components.AUTO_GPU),
-    (SYSFS_H100, components.AUTO_GPU),
-    (SYSFS_AUDIO_ONLY, components.AUTO_NO_GPU),
-    ("", components.AUTO_NO_GPU),
+    (SYSFS_4090, registry.gpu_stack()),
+    (SYSFS_H100, registry.gpu_stack()),
+    (SYSFS_AUDIO_ONLY, registry.cpu_stack()),
+    ("", registry.cpu_stack()),
 ])
 def test_plain_ansible_playbook_reads_the_bus_for_auto(lines, expected):
     registered = {"stdout_lines": lines.splitlines()}
@@ -87,7 +87,7 @@ def test_a_list_and_rigforges_choice_win_in_the_plays():
 
 def _auto_target(name="rig1", narrowing=None, **extra):
     return targets.Target(Host(name, "10.0.0.5"),
-                          components.effective(list(components.AUTO_GPU), narrowing),
+                          components.effective(list(registry.gpu_stack()), narrowing),
                           {"rigforge_components": "auto", **extra}, auto=True)
 
 
@@ -99,7 +99,7 @@ ONE_GPU = {"probed_at": "2026-12-03T09:00:00Z", "gpus": [
 def test_settle_prefers_the_fresh_probe_over_the_record():
     target = _auto_target(rigforge_facts=NO_GPU)
     targets.settle_auto([target], None, {"rig1": ONE_GPU})
-    assert target.components == list(components.AUTO_GPU) and not target.auto
+    assert target.components == list(registry.gpu_stack()) and not target.auto
     assert "1 NVIDIA GPU" in target.reason and "recorded" not in target.reason
     assert target.vars["rigforge_facts"] is ONE_GPU
 
@@ -107,7 +107,7 @@ def test_settle_prefers_the_fresh_probe_over_the_record():
 def test_settle_falls_back_to_the_record_and_says_so():
     target = _auto_target(rigforge_facts=NO_GPU)
     targets.settle_auto([target], None, {}, {"rig1": "cannot connect"})
-    assert target.components == list(components.AUTO_NO_GPU)
+    assert target.components == list(registry.cpu_stack())
     assert "facts recorded 2026-12-03T09:00:00Z" in target.reason
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from provision import components
+from provision import components, registry
 from provision.errors import UsageError
 
 
@@ -15,12 +15,13 @@ def test_unknown_component_names_the_valid_ones():
     assert "docker" in err.value.hint
 
 
-def test_every_component_has_a_role_and_a_playbook():
-    from provision import assets
+def test_every_component_has_a_role_and_a_playbook(tmp_path):
+    from provision import assets, workspace
 
-    for name in components.COMPONENTS:
+    ws, _ = workspace.init(tmp_path / "ws")
+    for name in registry.names():
         assert (assets.roles_dir() / name / "tasks" / "main.yml").is_file(), name
-        assert (assets.playbooks_dir() / f"{name}.yml").is_file(), name
+        assert (ws.root / "playbooks" / f"{name}.yml").is_file(), name
 
 
 def test_empty_list_is_refused():

@@ -22,7 +22,8 @@ def test_wheel_carries_the_ansible_content_and_init_works_from_it(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for member in ("provision/_data/roles/base/tasks/main.yml",
                    "provision/_data/roles/base/meta/argument_specs.yml",
-                   "provision/_data/playbooks/base.yml",
+                   "provision/_data/playbooks/update_drivers.yml",
+                   "provision/_data/templates/component_playbook.yml.j2",
                    "provision/_data/templates/ansible.cfg.j2",
                    "provision/checks/test_base.py"):
         assert member in names, member

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from provision.cli import main
+from provision.commands.stack_show import show
 from provision.errors import UsageError
-from provision.stack_show import show
 
 MAXWELL, PASCAL, TURING, ADA, HOPPER, BLACKWELL = (
     "10de:13c2",

@@ -77,10 +77,13 @@ def test_playbook_rolls_out_in_batches_and_stops_at_the_first_failure():
     assert gate["when"] == "ansible_play_hosts_all | difference(ansible_play_hosts) | length > 0"
 
 
-def test_provision_gathers_the_driver_play_facts_afresh():
+def test_provision_gathers_the_driver_play_facts_afresh(tmp_path):
     """The workspace caches facts for an hour; after a kernel update the cached kernel would
     point DKMS at the old headers."""
-    (play,) = _load(PLAYBOOK.parent / "nvidia_driver.yml")
+    from provision import workspace
+
+    ws, _ = workspace.init(tmp_path / "ws")
+    (play,) = _load(ws.root / "playbooks" / "nvidia_driver.yml")
     assert play["gather_facts"] is False
     select, setup = play["pre_tasks"]
     assert "always" in select["tags"]

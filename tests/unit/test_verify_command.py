@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from provision import assets, verify
+from provision import assets, registry, verify
 from provision.inventory import Host
 from provision.targets import Target
 
@@ -18,9 +18,8 @@ def test_only_the_modules_of_the_hosts_components_are_collected():
 
 
 def test_every_component_has_a_check_module():
-    from provision import components
 
-    for name in components.COMPONENTS:
+    for name in registry.names():
         assert (assets.checks_dir() / f"test_{name}.py").is_file(), name
 
 

@@ -3,7 +3,7 @@ import configparser
 import pytest
 import yaml
 
-from provision import components, workspace
+from provision import registry, workspace
 from provision.errors import WorkspaceError
 from tests.conftest import snapshot
 
@@ -27,7 +27,7 @@ def test_init_writes_a_plain_ansible_project(tmp_path):
     assert cfg["ssh_connection"]["pipelining"] == "True"
     site = yaml.safe_load((ws.root / "site.yml").read_text())
     assert [play["ansible.builtin.import_playbook"] for play in site] == [
-        f"playbooks/{name}.yml" for name in components.COMPONENTS
+        f"playbooks/{name}.yml" for name in registry.names()
     ], "one playbook per component, in stack order"
     assert yaml.safe_load((ws.root / "inventory/group_vars/all.yml").read_text()) == {
         "rigforge_components": "auto"

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from provision import registry
 from provision.errors import UsageError
-
-#: The components whose rules the resolver knows (the others change no GPU choice).
-KNOWN_COMPONENTS = ("nvidia_driver", "cuda", "cudnn", "nvidia_container_toolkit", "ollama")
-DEFAULT_COMPONENTS = ("nvidia_driver", "cuda", "cudnn", "ollama")
 
 
 @dataclass
@@ -67,21 +64,25 @@ def show(
     os_key: str,
     gpu_ids: tuple[str, ...] = (),
     sets: tuple[str, ...] = (),
-    components: tuple[str, ...] = DEFAULT_COMPONENTS,
+    components: tuple[str, ...] | str | None = None,
     kernel: str | None = None,
 ) -> StackShow:
     """Resolve and describe the stack for ``os_key`` ("ubuntu-24.04") and PCI IDs."""
     from provision.gpu import packages, stack, table
 
-    unknown = [c for c in components if c not in KNOWN_COMPONENTS]
+    # The components the resolver looks at; the others change no GPU choice.
+    known = registry.resolved()
+    if isinstance(components, str):  # as --components gives it: "nvidia_driver,cuda"
+        components = tuple(c.strip() for c in components.split(",") if c.strip())
+    components = registry.with_resolver_rules() if components is None else components
+    unknown = [c for c in components if c not in known]
     if unknown:
-        raise UsageError(
-            f"--components: unknown {', '.join(unknown)}", hint=f"choose from {', '.join(KNOWN_COMPONENTS)}"
-        )
+        raise UsageError(f"--components: unknown {', '.join(unknown)}",
+                         hint=f"choose from {', '.join(known)}")
     row = table.table().os_row(os_key)
     if row is None:
-        known = ", ".join(table.table().os_rows)
-        raise UsageError(f"--os {os_key!r} is not an OS rigforge knows", hint=f"one of: {known}")
+        rows = ", ".join(table.table().os_rows)
+        raise UsageError(f"--os {os_key!r} is not an OS rigforge knows", hint=f"one of: {rows}")
     gpus = _gpus(gpu_ids)
     facts = stack.HostFacts(row["id"], row["version"], "x86_64", gpus, secure_boot="disabled")
     resolution = stack.resolve(_parse_sets(sets), facts, list(components))
