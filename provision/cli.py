@@ -212,8 +212,8 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
 @main.command(help=HELP["verify"])
 @limit_option
 @components_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]), default="table",
-              show_default=True)
+@opt("--format", "fmt", key="format", type=click.Choice(["table", "json", "junit"]), default="table",
+     show_default=True)
 @opt("--output", type=PATH_OUT)
 @opt("--full", key="verify_full", is_flag=True)
 @json_option("verify_json")

@@ -160,6 +160,7 @@ OPTION_HELP: dict[str, str] = {
                       "check finds nothing to do.",
     "branch": 'The driver branch to move to, e.g. "575" (default: the configured one).',
     "serial": "Hosts updated at a time; a failed host stops the rollout.",
+    "format": "The report's format: a table, JSON, or JUnit XML for CI systems.",
     "output": "Write the report here instead of stdout.",
     "verify_full": "Evaluate every check, even for a host whose answers are byte-identical to those "
                    "its last results were computed from.",
