@@ -67,12 +67,10 @@ def run_ci(
     say: Callable[[str], None] = print,
 ) -> CiResult:
     """Sandbox up, provision, idempotence, verify, sandbox down (unless ``keep``)."""
-    from provision import hosts, stack_check, targets
+    from provision import deploy, hosts
     from provision.inventory import Host
     from provision.known_hosts import HostKey
-    from provision.runner import run_playbook
     from provision.sandbox import get_backend
-    from provision.verify import run_checks
 
     backend = get_backend()
     backend.preflight()
@@ -88,14 +86,11 @@ def run_ci(
                  [hosts.SANDBOX_GROUP]),
             [HostKey.parse(line) for line in booted.host_keys],
         )
-        chosen = targets.resolve(cws, None, narrowing)
-        if chosen[0].auto:
-            from provision.deploy import probe_facts
-
-            targets.settle_auto(chosen, narrowing, *probe_facts(cws, chosen))
-        stack_check.check(chosen)
+        # The same validation, choice of components and resolver check as `provision`.
+        prepared = deploy.prepare(cws, None, ",".join(narrowing) if narrowing else None)
+        chosen = prepared.targets
         say(f"components: {', '.join(chosen[0].components)} ({chosen[0].reason})")
-        _steps(result, cws, chosen, narrowing, run_playbook, run_checks, say)
+        _steps(result, prepared, say)
     finally:
         if keep:
             say(f"kept sandbox {name} at {booted.address}; its workspace is {cws.root}")
@@ -105,7 +100,15 @@ def run_ci(
     return result
 
 
-def _steps(result, cws, chosen, narrowing, run_playbook, run_checks, say) -> None:
+def _steps(result, prepared, say) -> None:
+    """provision, idempotence and verify: the steps `rigforge provision --check-idempotence`
+    and `rigforge verify` run, on the throwaway host."""
+    from provision.commands.converge import SECOND_RUN, RunOptions, apply
+    from provision.commands.interaction import Interaction
+    from provision.verify import run_checks
+
+    ui, options = Interaction(say=say), RunOptions()
+
     def timed(step_name, action):
         say(f"{step_name}: running")
         started = time.monotonic()
@@ -116,18 +119,18 @@ def _steps(result, cws, chosen, narrowing, run_playbook, run_checks, say) -> Non
         return ok
 
     def provision():
-        run = run_playbook(cws, tags=narrowing, expected_hosts=[result.host])
+        run = apply(prepared, ui, "provision", options, record_converged=False)
         messages = [m for h in run.hosts.values() for m in h.messages]
         return run.succeeded, "; ".join(messages)
 
     def idempotence():
-        run = run_playbook(cws, tags=narrowing, expected_hosts=[result.host])
+        run = apply(prepared, ui, SECOND_RUN, options, second=True)
         changed = [t.task for t in run.changed_tasks]
         detail = ("changed on the second run: " + "; ".join(changed)) if changed else ""
         return run.succeeded and not changed, detail
 
     def verify():
-        result.verify = run_checks(cws, chosen, narrowing)
+        result.verify = run_checks(prepared.workspace, prepared.targets, prepared.narrowing)
         failed = [f"{c.check}: {c.message}" for c in result.verify.failed]
         return result.verify.succeeded, "; ".join(failed)
 
