@@ -5,7 +5,6 @@ components, ``--limit``, and the resolver's verdict on every host's stack.
 """
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -86,30 +85,15 @@ def probe_facts(workspace: Workspace, chosen: list[targets.Target]) -> tuple[dic
             {r.host: r.error for r in results if r.error})
 
 
-def run(
-    prepared: Prepared,
-    *,
-    check: bool = False,
-    diff: bool = False,
-    verbosity: int = 0,
-    become_password: str | None = None,
-    vault_password_file: str | None = None,
-    on_update: Callable[[RunResult, str], None] | None = None,
-    playbook: str = "site.yml",
-    extravars: dict | None = None,
-) -> RunResult:
+def run(prepared: Prepared, *, extravars: dict | None = None, **options) -> RunResult:
+    """:func:`~provision.runner.run_playbook` on the prepared hosts and components; ``options``
+    are its keyword arguments (check, diff, verbosity, passwords, on_update, playbook)."""
     return run_playbook(
         prepared.workspace,
         limit=",".join(prepared.names),
         tags=prepared.narrowing,
-        check=check,
-        diff=diff,
-        verbosity=verbosity,
-        become_password=become_password,
-        vault_password_file=vault_password_file,
-        on_update=on_update,
         expected_hosts=prepared.names,
-        playbook=playbook,
+        **options,
         # The choice made here (auto resolved from the probe) is the one the plays apply,
         # so that they need not read the PCI bus again.
         extravars={"rigforge_chosen_components": chosen_components(prepared), **(extravars or {})},

@@ -135,9 +135,9 @@ def _group_members(host, group: str) -> set[str]:
 
 
 def test_docker_service_is_running_and_enabled(host):
-    service = host.service("docker")
-    assert service.is_running, "docker.service is not running"
-    assert service.is_enabled, "docker.service is not enabled at boot"
+    from provision.checks.services import assert_running_and_enabled
+
+    assert_running_and_enabled(host, "docker")
 
 
 def test_docker_daemon_answers(host):

@@ -67,9 +67,9 @@ def api_get(host, rig, path: str) -> dict:
 
 
 def test_service_is_running_and_enabled(host):
-    service = host.service("ollama")
-    assert service.is_running, "ollama.service is not running (journalctl -u ollama)"
-    assert service.is_enabled, "ollama.service is not enabled at boot"
+    from provision.checks.services import assert_running_and_enabled
+
+    assert_running_and_enabled(host, "ollama", look="journalctl -u ollama")
 
 
 def test_service_runs_as_the_ollama_user(host):
