@@ -5,19 +5,6 @@ import pytest
 NO_MODULE = "userspace installed, no kernel module loaded"
 
 
-def installed_packages(host, *patterns: str) -> dict[str, str]:
-    """``{name: version}`` of installed (held or not) packages matching dpkg-query patterns."""
-    quoted = " ".join(f"'{p}'" for p in patterns)
-    out = host.run(f"dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}} ${{Version}}\\n' {quoted}")
-    found = {}
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        # Status-Abbrev is want/state/error: "ii" installed, "hi" installed and held.
-        if len(parts) == 3 and len(parts[0]) >= 2 and parts[0][1] == "i":
-            found[parts[1]] = parts[2]
-    return found
-
-
 def upstream(version: str) -> str:
     """Debian version -> upstream part: ``535.216.01-1~deb12u1`` -> ``535.216.01``."""
     version = version.split(":", 1)[-1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from provision.checks.gpu import installed_packages
+from provision.checks.packages import versions as package_versions
 
 pytestmark = pytest.mark.component("cuda")
 
@@ -25,7 +25,7 @@ def test_nvcc_reports_the_pinned_version(host, stack):
 
 
 def test_cuda_metapackage_is_not_installed(host):
-    assert not installed_packages(host, "cuda"), (
+    assert not package_versions(host, "cuda"), (
         "the bare `cuda` metapackage is installed: it pulls a driver that can replace yours"
     )
 

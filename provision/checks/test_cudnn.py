@@ -2,7 +2,7 @@
 
 import pytest
 
-from provision.checks.gpu import installed_packages
+from provision.checks.packages import versions as package_versions
 
 pytestmark = pytest.mark.component("cudnn")
 
@@ -17,7 +17,7 @@ HEADERS = (
 def test_cudnn_package_matches_the_cuda_major(host, stack):
     cuda_major = stack.cuda_version.split(".")[0]
     package = f"cudnn{stack.cudnn_version}-cuda-{cuda_major}"
-    assert installed_packages(host, package), f"{package} is not installed"
+    assert package_versions(host, package), f"{package} is not installed"
 
 
 def test_cudnn_header_reports_the_pinned_major(host, stack):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from provision.checks.gpu import installed_packages, require_kernel_module, upstream
+from provision.checks.gpu import require_kernel_module, upstream
+from provision.checks.packages import versions as package_versions
 
 pytestmark = pytest.mark.component("nvidia_driver")
 
@@ -40,7 +41,7 @@ def hold_globs(os_id: str) -> list[str]:
 
 def test_driver_package_installed_for_the_branch(host, stack):
     wanted = driver_package(stack, _os_id(host))
-    found = installed_packages(host, *wanted)
+    found = package_versions(host, *wanted)
     assert found, f"none of {', '.join(wanted)} is installed"
     version = upstream(next(iter(found.values())))
     assert version.startswith(stack.nvidia_driver_branch + "."), (
@@ -56,7 +57,7 @@ def test_driver_branch_is_supported(host, stack):
     from provision.checks import RigforgeWarning
     from provision.gpu.stack import eol_warnings
 
-    found = installed_packages(host, *driver_package(stack, _os_id(host)))
+    found = package_versions(host, *driver_package(stack, _os_id(host)))
     installed = upstream(next(iter(found.values()))) if found else ""
     for text in eol_warnings(stack.nvidia_driver_branch, installed):
         warnings.warn(RigforgeWarning(text), stacklevel=1)
@@ -74,7 +75,7 @@ def test_driver_packages_are_held(host, stack):
     branch = stack.nvidia_driver_branch + "."
     packages = {
         name: version
-        for name, version in installed_packages(host, *hold_globs(os_id)).items()
+        for name, version in package_versions(host, *hold_globs(os_id)).items()
         if re.match(patterns, name) and upstream(version).startswith(branch)
     }
     held = set(host.check_output("apt-mark showhold").split())
@@ -110,7 +111,7 @@ def test_loaded_module_matches_the_package(host, stack):
     from provision.gpu import parsers
 
     module = parsers.parse_proc_driver_version(require_kernel_module(host))
-    packages = installed_packages(host, *driver_package(stack, _os_id(host)))
+    packages = package_versions(host, *driver_package(stack, _os_id(host)))
     assert packages, "driver package not installed"
     package = upstream(next(iter(packages.values())))
     assert module.version == package, (
@@ -138,7 +139,7 @@ def test_every_installed_kernel_has_an_nvidia_module(host):
     dkms = host.run("dkms status 2>&1")
     registered = sorted({f"{e.module}/{e.version}" for e in parsers.parse_dkms_status(
         dkms.stdout if dkms.rc == 0 else "").entries if e.module.startswith("nvidia")})
-    prebuilt = installed_packages(host, "linux-modules-nvidia-*")
+    prebuilt = package_versions(host, "linux-modules-nvidia-*")
     if not registered and not prebuilt:
         pytest.skip("no NVIDIA kernel module package is installed (no DKMS module, no "
                     "linux-modules-nvidia-*): the userspace only, so no module is expected")

@@ -5,12 +5,13 @@ stand-in ``dpkg-query`` on PATH for the states this machine does not have.
 """
 
 import os
+from types import SimpleNamespace
 
 import pytest
 from testinfra.backend import get_backend
 from testinfra.host import Host
 
-from provision.checks.packages import installed
+from provision.checks.packages import installed, versions
 
 
 @pytest.fixture
@@ -40,3 +41,24 @@ def test_held_counts_and_marked_for_removal_or_half_installed_do_not(local, tmp_
 def test_no_names_asks_nothing(local):
     local.backend.run = lambda *a, **k: pytest.fail("ran a command")
     assert installed(local, []) == set()
+
+
+class FakeHost:
+    def __init__(self, stdout: str):
+        self.stdout = stdout
+
+    def run(self, command: str, *args):
+        return SimpleNamespace(stdout=self.stdout, rc=0)
+
+
+def test_held_packages_count_as_installed():
+    host = FakeHost(
+        "nvidia-driver hold ok installed 535.261.03-1~deb12u1\n"
+        "libnvidia-ml1 install ok installed 535.261.03-1~deb12u1\n"
+        "nvidia-legacy deinstall ok config-files 470.1-1\n"
+        "nvidia-smi unknown ok not-installed\n"
+    )
+    assert versions(host, "nvidia-*") == {
+        "nvidia-driver": "535.261.03-1~deb12u1",
+        "libnvidia-ml1": "535.261.03-1~deb12u1",
+    }
