@@ -283,22 +283,11 @@ def run_playbook(
     import ansible_runner
 
     collector = EventCollector(on_update)
-    cmdline = []
-    if check:
-        cmdline.append("--check")
-    if diff:
-        cmdline.append("--diff")
-    if vault_password_file:
-        cmdline += ["--vault-password-file", vault_password_file]
-    passwords = {}
-    if become_password is not None:
-        cmdline.append("--ask-become-pass")
-        passwords[BECOME_PROMPT] = become_password
-    bindir = os.path.dirname(sys.executable)
+    cmdline, passwords = _command_line(check, diff, vault_password_file, become_password)
     env = {
         "ANSIBLE_CONFIG": str(workspace.ansible_cfg),
         # ansible-runner finds ansible-playbook on PATH; make it the one beside this Python.
-        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_FORCE_COLOR": "0",
     }
     private = workspace.state_dir / "runner"
@@ -322,7 +311,26 @@ def run_playbook(
     )
     result = collector.result
     result.status, result.rc = runner.status, runner.rc
-    for name in expected_hosts or []:
+    _mark_not_reached(result, expected_hosts or [])
+    return result
+
+
+def _command_line(check: bool, diff: bool, vault_password_file: str | None,
+                  become_password: str | None) -> tuple[list[str], dict[str, str]]:
+    """ansible-playbook's options, and the answers to its prompts (the password is answered
+    on the prompt, never put on the command line)."""
+    cmdline = [*(["--check"] if check else []), *(["--diff"] if diff else [])]
+    if vault_password_file:
+        cmdline += ["--vault-password-file", vault_password_file]
+    passwords = {}
+    if become_password is not None:
+        cmdline.append("--ask-become-pass")
+        passwords[BECOME_PROMPT] = become_password
+    return cmdline, passwords
+
+
+def _mark_not_reached(result: RunResult, expected_hosts: list[str]) -> None:
+    for name in expected_hosts:
         if name not in result.hosts:
             # Never pass as "ok": a rolling update stopped before this host (untouched), or
             # an inventory problem kept Ansible from seeing it.
@@ -331,4 +339,3 @@ def run_playbook(
                 messages=["not reached: Ansible did not run on this host, which is untouched "
                           "(a rolling update stopped earlier, or see -vvv)"],
             )
-    return result
