@@ -44,12 +44,20 @@ def test_wheel_carries_the_ansible_content_and_init_works_from_it(tmp_path):
     assert (tmp_path / "ws/playbooks/base.yml").is_file()
 
 
-def test_test_modules_have_unique_basenames():
-    """tests/ has no __init__.py files: pytest imports test modules by basename, and two
-    with the same name stop the whole collection ("import file mismatch")."""
+def test_test_modules_have_unique_import_names():
+    """pytest imports a test module under its basename, prefixed by the packages (folders with
+    __init__.py) it sits in; two modules with the same import name stop the whole collection
+    ("import file mismatch"). Mirrored folders (tests/unit/commands) are packages for that reason."""
     from collections import Counter
     from pathlib import Path
 
+    def import_name(path: Path) -> str:
+        parts, folder = [path.stem], path.parent
+        while (folder / "__init__.py").is_file():
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        return ".".join(parts)
+
     root = Path(__file__).resolve().parents[1]
-    names = Counter(p.name for p in root.rglob("test_*.py"))
+    names = Counter(import_name(p) for p in root.rglob("test_*.py"))
     assert [n for n, count in names.items() if count > 1] == []
