@@ -7,7 +7,7 @@ docker group and the apt sources). Also 8 hosts against 1 (target: a fleet costs
 what one host does), with the hosts sharing this machine's CPUs, then (unless
 --no-separate-hosts) with every host limited to this machine's CPUs / (hosts + 1), a model of
 separate machines (`fleet8_vs_1_separate_hosts=<w>`). `rigforge verify` reuses a host's last
-results when all its answers are byte-identical (provision/verify_memo.py): the plain variants
+results when all its answers are byte-identical (provision/verify/memo.py): the plain variants
 measure that, as a re-verify of a converged host is; `--full` variants evaluate every check.
 Hosts are made with `rigforge init` + `rigforge sandbox up` (needs root), provisioned once,
 and torn down at the end, on Ctrl-C and on SIGTERM. Every variant runs once untimed, then
@@ -46,8 +46,8 @@ from _common import (
 )
 
 from provision.checks import prefetch
-from provision.verify import PREFETCH_DIR
-from provision.verify_memo import MEMO_DIR
+from provision.verify.memo import MEMO_DIR
+from provision.verify.spec import PREFETCH_DIR
 
 COMPONENTS = ("base", "docker")
 BLACKLIST_FILE = "/etc/apt/apt.conf.d/51rigforge-unattended-upgrades"

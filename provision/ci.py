@@ -9,7 +9,6 @@ workspace under ``.rigforge/ci/``.
 import os
 import shutil
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,19 +141,10 @@ def _steps(result, prepared, say) -> None:
 
 def junit_xml(result: CiResult) -> str:
     """One JUnit document: a ``rigforge-ci`` suite for the steps, then verify's own suites."""
-    root = ET.Element("testsuites")
-    suite = ET.SubElement(
-        root, "testsuite", name="rigforge-ci", tests=str(len(result.steps)),
-        failures=str(sum(not s.ok for s in result.steps)),
-        time=str(sum(s.seconds for s in result.steps)),
-    )
-    for step in result.steps:
-        case = ET.SubElement(suite, "testcase", classname="rigforge.ci", name=step.name,
-                             time=str(step.seconds))
-        if not step.ok:
-            ET.SubElement(case, "failure", message=step.detail or f"{step.name} failed")
-    if result.verify and result.verify.junit_xml:
-        checks = ET.fromstring(result.verify.junit_xml)
-        for child in checks.iter("testsuite"):
-            root.append(child)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    from provision.verify import junit
+
+    cases = [junit.testcase("rigforge.ci", step.name, step.seconds,
+                            None if step.ok else step.detail or f"{step.name} failed")
+             for step in result.steps]
+    checks = junit.suites(result.verify.junit_xml) if result.verify else []
+    return junit.document([junit.testsuite("rigforge-ci", cases), *checks])

@@ -27,13 +27,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision import __version__, fsutil, roles
+from provision import __version__, fsutil, remote, roles
+from provision.fingerprint import hash_tree as _hash_tree
+from provision.fingerprint import workspace_fingerprint as fingerprint  # noqa: F401  (what a record is kept under)
+from provision.secrets import is_secret_name
 from provision.workspace import Workspace
 
 RECORD = "converged.json"
@@ -49,7 +50,6 @@ _IGNORED_VARS = {
     "groups", "group_names", "inventory_hostname", "inventory_hostname_short", "inventory_dir",
     "inventory_file", "playbook_dir", "omit", "rigforge_facts", "role_names",
 }
-_SECRET_NAME = re.compile(r"pass|secret|token|credential|private_key", re.IGNORECASE)
 
 # Runs as the SSH user (no sudo: the manifests are world-readable and nothing here needs
 # root), prints the manifests and the live state of every item they name. Errors such as
@@ -114,33 +114,6 @@ class Decision:
 
 
 # --- digests ---------------------------------------------------------------------------------
-
-
-def _hash_tree(digest, root: Path, rel: Path) -> None:
-    path = root / rel
-    if path.is_file():
-        digest.update(f"{rel}\0".encode())
-        digest.update(path.read_bytes())
-        return
-    if not path.is_dir():
-        return
-    for child in sorted(path.rglob("*")):
-        if child.is_file() and "__pycache__" not in child.parts and child.suffix != ".pyc":
-            digest.update(f"{child.relative_to(root)}\0".encode())
-            digest.update(child.read_bytes())
-
-
-def fingerprint(workspace: Workspace) -> str:
-    """A digest of every workspace file that shapes what a run does, and rigforge's version."""
-    digest = hashlib.sha256(f"rigforge {__version__}\0".encode())
-    for rel in ("ansible.cfg", "site.yml", "inventory", "roles", "playbooks"):
-        _hash_tree(digest, workspace.root, Path(rel))
-    return digest.hexdigest()
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a variable's name says it holds a password, key, token or other secret."""
-    return bool(_SECRET_NAME.search(name)) or name in ("ansible_become_pass", "ansible_ssh_pass")
 
 
 def desired_vars(host_vars: dict) -> dict:
@@ -209,23 +182,16 @@ def parse_state(host: str, output: str) -> HostState:
 
 def read_states(workspace: Workspace, hosts: list[str]) -> dict[str, HostState]:
     """One ``ssh`` session per host, all at once, through the workspace's ssh_config."""
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        return dict(zip(hosts, pool.map(lambda h: _read_one(workspace, h), hosts), strict=True))
+    answers = remote.run_all(workspace, hosts, STATE_SCRIPT, timeout=SSH_TIMEOUT_S)
+    return {host: _state(host, answer) for host, answer in answers.items()}
 
 
-def _read_one(workspace: Workspace, host: str) -> HostState:
-    argv = ["ssh", "-F", str(workspace.ssh_config), host, "sh -s"]
-    try:
-        proc = subprocess.run(argv, input=STATE_SCRIPT, capture_output=True, text=True,
-                              timeout=SSH_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return HostState(host, error=f"ssh failed: {exc}")
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        return HostState(host, error=f"ssh exited {proc.returncode}: {last}")
-    return parse_state(host, proc.stdout)
+def _state(host: str, answer: remote.Completed | remote.Unreachable) -> HostState:
+    if isinstance(answer, remote.Unreachable):
+        return HostState(host, error=str(answer))
+    if answer.error:
+        return HostState(host, error=answer.error)
+    return parse_state(host, answer.stdout)
 
 
 # --- the record ------------------------------------------------------------------------------

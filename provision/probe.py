@@ -1,18 +1,21 @@
 """``rigforge probe``: read what is on a host in one SSH round trip, without changing it.
 
 A single shell script prints each fact in its own section; pure parsers from
-:mod:`provision.gpu.parsers` turn the sections into facts. Host keys are checked against
-the workspace's ``known_hosts`` only: an unknown or changed key is refused.
+:mod:`provision.gpu.parsers` turn the sections into facts. The script runs over
+:mod:`provision.remote` (``ssh`` through the workspace's ssh_config), on a connection of its
+own: the host key is checked against the workspace's ``known_hosts`` on every probe, and an
+unknown or changed key is refused.
 """
 
 import datetime
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provision import remote
 from provision.errors import HostFailedError
 from provision.gpu.commands import PCI_SYSFS_SCRIPT
+from provision.gpu.parsers import NVIDIA_SMI_QUERY
 from provision.inventory import Host
 from provision.workspace import Workspace
 
@@ -27,12 +30,11 @@ s os-release; cat /etc/os-release 2>/dev/null
 s kernel; uname -r
 s arch; uname -m
 s meminfo; grep '^MemTotal:' /proc/meminfo
-s df; df -P -k / | tail -n 1
+s df; df -P -k /
 s lspci; run lspci -nn -d 10de:
 s pci-sysfs; @PCI_SYSFS@
 s nvidia-version; cat /proc/driver/nvidia/version 2>/dev/null
-s nvidia-smi; run nvidia-smi \
-  --query-gpu=index,name,driver_version,memory.total,pci.bus_id --format=csv,noheader,nounits
+s nvidia-smi; run @NVIDIA_SMI_QUERY@
 # mokutil: stdout and stderr mean different things, so read them apart.
 s mokutil-out
 if command -v mokutil >/dev/null 2>&1; then
@@ -57,7 +59,7 @@ elif [ -e "$k" ] || { [ -d "${k%/*}" ] && [ ! -x "${k%/*}" ]; }; then echo "@@un
 else echo "@@no-key@@"; fi
 s reboot-required; test -e /var/run/reboot-required && echo yes || echo no
 s end
-""".replace("@PCI_SYSFS@", PCI_SYSFS_SCRIPT)
+""".replace("@PCI_SYSFS@", PCI_SYSFS_SCRIPT).replace("@NVIDIA_SMI_QUERY@", NVIDIA_SMI_QUERY)
 
 
 @dataclass
@@ -101,34 +103,13 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
             return None
 
     osr = parse("os-release", parsers.parse_os_release, text("os-release"))
-    lspci = sections.get("lspci", Section("", absent=True))
-    if lspci.absent and "pci-sysfs" in sections:
-        # A fresh host may lack lspci (pciutils); sysfs lists the same functions, unnamed.
-        devices = parse("pci-sysfs", parsers.parse_sysfs_pci, text("pci-sysfs"))
-    else:
-        devices = None if lspci.absent else parse("lspci", parsers.parse_lspci, lspci.text)
-    gpus = None if devices is None else [
-        {
-            "slot": g.slot,
-            "device_id": g.device_id,
-            "class": g.class_code,
-            "name": g.label,
-            "architecture": g.architecture,
-        }
-        for g in devices
-    ]
+    gpus = _gpu_facts(sections, parse)
     module = parse(
         "/proc/driver/nvidia/version", parsers.parse_proc_driver_version, text("nvidia-version")
     ) if text("nvidia-version").strip() else None
     smi = sections.get("nvidia-smi", Section("", absent=True))
-    mok_out = sections.get("mokutil-out", Section("", absent=True))
-    secure = parse(
-        "mokutil", parsers.parse_mokutil_sb_state,
-        mok_out.text, text("mokutil-err"), 127 if mok_out.absent else (mok_out.rc or 0),
-    ) or parsers.SecureBoot("unknown")
+    secure = _secure_boot_facts(sections, parse)
     mok_key = _mok_key_facts(sections.get("mok-key"), parse)
-    mem = re.search(r"(\d+)\s*kB", text("meminfo"))
-    df = text("df").split()
     return {
         "probed_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "os": {
@@ -139,20 +120,53 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
         } if osr else None,
         "kernel": text("kernel").strip(),
         "arch": text("arch").strip(),
-        "memory_mib": int(mem.group(1)) // 1024 if mem else None,
-        "disk_free_gib": round(int(df[3]) / 1024 / 1024, 1) if len(df) > 3 and df[3].isdigit()
-        else None,
+        "memory_mib": parse("/proc/meminfo", parsers.parse_meminfo_total_mib, text("meminfo")),
+        "disk_free_gib": parse("df", parsers.parse_df_avail_gib, text("df")),
         "gpus": gpus,
         "driver": {"loaded": module.version, "flavor": module.flavor} if module else None,
         "nvidia_smi": _smi_facts(smi, parse),
-        "secure_boot": {
-            "state": secure.state,
-            "validation_disabled": secure.validation_disabled,
-            "enforcing": secure.enforcing,
-        },
+        "secure_boot": secure,
         "secure_boot_key": mok_key,
         "reboot_required": text("reboot-required").strip() == "yes",
         "unreadable": unreadable,
+    }
+
+
+def _gpu_facts(sections: dict[str, Section], parse) -> list[dict] | None:
+    """The NVIDIA GPUs on the PCI bus (None: the probe could not tell)."""
+    from provision.gpu import parsers
+
+    lspci = sections.get("lspci", Section("", absent=True))
+    if lspci.absent and "pci-sysfs" in sections:
+        # A fresh host may lack lspci (pciutils); sysfs lists the same functions, unnamed.
+        devices = parse("pci-sysfs", parsers.parse_sysfs_pci, sections["pci-sysfs"].text)
+    else:
+        devices = None if lspci.absent else parse("lspci", parsers.parse_lspci, lspci.text)
+    return None if devices is None else [
+        {
+            "slot": g.slot,
+            "device_id": g.device_id,
+            "class": g.class_code,
+            "name": g.label,
+            "architecture": g.architecture,
+        }
+        for g in devices
+    ]
+
+
+def _secure_boot_facts(sections: dict[str, Section], parse) -> dict:
+    """What ``mokutil --sb-state`` says (its stdout and stderr mean different things)."""
+    from provision.gpu import parsers
+
+    out = sections.get("mokutil-out", Section("", absent=True))
+    err = sections.get("mokutil-err", Section("")).text
+    secure = parse(
+        "mokutil", parsers.parse_mokutil_sb_state, out.text, err, 127 if out.absent else (out.rc or 0),
+    ) or parsers.SecureBoot("unknown")
+    return {
+        "state": secure.state,
+        "validation_disabled": secure.validation_disabled,
+        "enforcing": secure.enforcing,
     }
 
 
@@ -199,35 +213,6 @@ def _smi_facts(smi: Section, parse) -> dict:
     }
 
 
-def host_facts(record: dict | None):
-    """``rigforge_facts`` -> the resolver's :class:`HostFacts` (empty when never probed)."""
-    from provision.gpu import parsers, stack
-
-    if not record:
-        return stack.HostFacts(os_id=None, os_version=None, arch=None)
-    gpus = tuple(
-        parsers.GpuDevice(
-            slot=g.get("slot", ""),
-            class_code=g.get("class", "0300"),
-            device_id=g.get("device_id", ""),
-            name=g.get("name", ""),
-            architecture=g.get("architecture"),
-        )
-        for g in (record.get("gpus") or [])
-    )
-    secure = record.get("secure_boot") or {}
-    return stack.HostFacts(
-        os_id=(record.get("os") or {}).get("id"),
-        os_version=(record.get("os") or {}).get("version"),
-        arch=record.get("arch"),
-        gpus=gpus,
-        secure_boot=secure.get("state"),
-        secure_boot_validation_disabled=bool(secure.get("validation_disabled")),
-        driver_loaded=(record.get("driver") or {}).get("loaded"),
-        secure_boot_key=(record.get("secure_boot_key") or {}).get("state"),
-    )
-
-
 @dataclass
 class ProbeResult:
     host: str
@@ -236,48 +221,30 @@ class ProbeResult:
     notes: list[str] = field(default_factory=list)
 
 
-def probe_host(workspace: Workspace, host: Host, timeout: float = 15.0) -> dict:
-    """Run the probe script on ``host`` over SSH (Fabric), host key checked strictly."""
-    import paramiko
-    from fabric import Connection
+#: How long one probe may take, connection included.
+TIMEOUT_S = 60.0
+#: Hosts probed at once.
+PARALLEL_HOSTS = 16
 
+
+def probe_host(workspace: Workspace, host: Host, timeout: float = TIMEOUT_S) -> dict:
+    """Run the probe script on ``host`` over SSH, on a connection of its own, host key
+    checked strictly; raises :class:`HostFailedError` when the host does not answer."""
     from provision.hosts import connection
 
+    remote.ensure_ssh_config(workspace)
     host = connection(workspace, host)
-
-    connect_kwargs = {"timeout": timeout, "banner_timeout": timeout, "auth_timeout": timeout}
-    if host.key:
-        connect_kwargs["key_filename"] = str(Path(host.key).expanduser())
-    conn = Connection(
-        host.address, user=host.user or None, port=host.port, connect_kwargs=connect_kwargs
-    )
-    # Fabric's default client trusts unknown keys (AutoAddPolicy); ours trusts only the
-    # workspace's known_hosts.
-    client = paramiko.SSHClient()
-    if workspace.known_hosts.exists():
-        client.load_host_keys(str(workspace.known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    conn.client = client
     try:
-        result = conn.run(SCRIPT, hide=True, warn=True, in_stream=False, shell="/bin/sh")
-    except paramiko.BadHostKeyException as exc:
-        raise HostFailedError(
-            f"{host.name}: the host key of {host.address} changed ({exc.key.get_name()})",
-            hint="if the host was reinstalled, remove it and add it again; otherwise do not "
-            "connect",
-        ) from None
-    except paramiko.SSHException as exc:
-        raise HostFailedError(f"{host.name}: {exc}", hint="is its host key recorded? "
-                              "`rigforge host add` records it") from None
-    except OSError as exc:
-        raise HostFailedError(f"{host.name}: cannot connect: {exc}") from None
-    finally:
-        conn.close()
-    return facts_from_sections(split_sections(result.stdout))
+        # Reached as hosts.yml and host_vars say now, whatever ssh_config was last written.
+        answer = remote.run(workspace, host.name, SCRIPT, timeout, fresh=True, overrides=_reach(host))
+    except remote.Unreachable as exc:
+        raise _failure(host, exc) from None
+    return facts_from_sections(split_sections(answer.stdout))
 
 
 def probe_hosts(workspace: Workspace, hosts: list[Host]) -> list[ProbeResult]:
     """Probe hosts in parallel; an unreachable host is a result with an error, not a crash."""
+    from concurrent.futures import ThreadPoolExecutor
 
     def one(host: Host) -> ProbeResult:
         try:
@@ -285,8 +252,44 @@ def probe_hosts(workspace: Workspace, hosts: list[Host]) -> list[ProbeResult]:
         except HostFailedError as exc:
             return ProbeResult(host.name, error=str(exc))
 
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(hosts)))) as pool:
+    remote.ensure_ssh_config(workspace)
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(hosts)))) as pool:
         return list(pool.map(one, hosts))
+
+
+def _reach(host: Host) -> dict[str, object]:
+    """The ssh options that reach ``host``: its address, port, user and key."""
+    options: dict[str, object] = {"HostName": host.address, "Port": host.port}
+    if host.user:
+        options["User"] = host.user
+    if host.key:
+        options.update(IdentityFile=Path(host.key).expanduser(), IdentitiesOnly="yes")
+    return options
+
+
+#: ssh's names of key types -> their names in known_hosts.
+_KEY_NAMES = {"ED25519": "ssh-ed25519", "RSA": "ssh-rsa", "DSA": "ssh-dss"}
+
+
+def _failure(host: Host, exc: remote.Unreachable) -> HostFailedError:
+    """The error ``rigforge probe`` reports for a host ssh did not reach."""
+    from provision.known_hosts import host_pattern
+
+    if exc.kind == "host-key-changed":
+        return HostFailedError(
+            f"{host.name}: the host key of {host.address} changed "
+            f"({_KEY_NAMES.get(exc.key_type, exc.key_type or 'its key')})",
+            hint="if the host was reinstalled, remove it and add it again; otherwise do not "
+            "connect",
+        )
+    if exc.kind == "host-key-unknown":
+        detail = f"Server {host_pattern(host.address, host.port)!r} not found in known_hosts"
+    elif exc.kind in ("auth", "ssh"):
+        detail = exc.detail
+    else:
+        return HostFailedError(f"{host.name}: cannot connect: {exc.detail}")
+    return HostFailedError(f"{host.name}: {detail}",
+                           hint="is its host key recorded? `rigforge host add` records it")
 
 
 FACTS_VAR = "rigforge_facts"

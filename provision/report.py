@@ -71,8 +71,8 @@ def _has(target: Target, selected: list[str], facts: dict | None = None) -> dict
 
 
 def _stack(target: Target, selected: list[str], facts: dict | None):
+    from provision.facts import host_facts
     from provision.gpu import stack
-    from provision.probe import host_facts
 
     record = facts or target.vars.get("rigforge_facts")
     return stack.resolve(target.vars, host_facts(record), selected).stack

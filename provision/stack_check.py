@@ -18,8 +18,8 @@ def needs_check(targets: list[Target]) -> bool:
 
 def check(targets: list[Target], live_facts: dict[str, dict] | None = None) -> dict[str, list]:
     """Raise :class:`UsageError` listing every problem on every host; return the notes."""
+    from provision.facts import host_facts
     from provision.gpu import stack
-    from provision.probe import host_facts
 
     problems, notes = [], {}
     for target in targets:
@@ -41,8 +41,8 @@ def check(targets: list[Target], live_facts: dict[str, dict] | None = None) -> d
 def advice(workspace: Workspace, host: str, facts: dict) -> dict:
     """What ``rigforge probe`` prints: the recommended stack and the current one's problems."""
     from provision import components, hostvars
+    from provision.facts import host_facts
     from provision.gpu import stack
-    from provision.probe import host_facts
 
     hvars = {**hostvars.resolve(workspace).get(host, {}), "rigforge_facts": facts}
     parsed = host_facts(facts)

@@ -221,8 +221,8 @@ def _message(report, call) -> str:
 def stack(host, rig):
     """The host's resolved stack: its variables, with "auto" resolved for this host's OS."""
     from provision import components
+    from provision.facts import host_facts
     from provision.gpu import stack as resolver
-    from provision.probe import host_facts
 
     record = rig.get("rigforge_facts")
     if not record:

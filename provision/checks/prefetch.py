@@ -181,7 +181,7 @@ class Prefetcher:
     def __init__(self, directory: Path, fetched: dict[str, Fetched] | None = None):
         self.directory = directory
         self._hosts: dict[str, _Host] = {}
-        # Answers `rigforge verify` fetched already in this same verify (see verify_memo).
+        # Answers `rigforge verify` fetched already in this same verify (see provision/verify/memo.py).
         self._given = dict(fetched or {})
 
     @property

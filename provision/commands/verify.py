@@ -13,8 +13,9 @@ def verify(workspace: Workspace, limit: str | None, components: str | None, full
     checks, write the report to ``output`` in ``fmt`` if given; returns the
     :class:`~provision.verify.VerifyResult`."""
     from provision import components as comp
-    from provision import targets, verify_vars
+    from provision import targets
     from provision.verify import run_checks
+    from provision.verify import vars as verify_vars
 
     narrowing = comp.parse_list(components)
     loaded = verify_vars.Deferred()

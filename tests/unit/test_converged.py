@@ -1,5 +1,6 @@
-"""The converged check: the state script run for real on this machine, digests, decisions,
-the record, and that a converged re-run does not load the inventory through Ansible."""
+"""The converged check: the state script run for real on this machine (directly, and over
+ssh), digests, decisions, the record, and that a converged re-run does not load the
+inventory through Ansible."""
 
 import json
 import os
@@ -12,6 +13,7 @@ from provision import converged, deploy
 from provision.converged import Decision, HostState
 from provision.inventory import Host, Inventory
 from provision.runner import HostResult, RunResult
+from tests.unit.loopback_sshd import host_in
 
 
 def run_script(state_dir) -> str:
@@ -66,6 +68,27 @@ def test_a_changed_manifest_changes_the_digest(host_dir):
     before = converged.parse_state("h", run_script(state_dir)).components["other"]
     (state_dir / "other.manifest").write_text("package coreutils\npackage dpkg\n")
     assert converged.parse_state("h", run_script(state_dir)).components["other"] != before
+
+
+def test_over_ssh_the_state_of_each_host_is_read_in_one_session(workspace, host_dir, tmp_path,
+                                                                monkeypatch):
+    """read_states through the workspace's ssh_config, against a loopback SSH server that runs
+    the script on this machine (its commands see this process's environment)."""
+    state_dir, _ = host_dir
+    monkeypatch.setenv("RIGFORGE_STATE_DIR", str(state_dir))
+    rig, down = host_in(workspace, tmp_path, "rig1"), host_in(workspace, tmp_path, "rig2")
+    down.close()
+    try:
+        states = converged.read_states(workspace, ["rig1", "rig2"])
+    finally:
+        rig.close()
+    assert states["rig1"].error is None
+    assert states["rig1"].components == converged.parse_state("h", run_script(state_dir)).components
+    assert rig.connections == 1 and rig.commands == ["sh -s"]
+    assert states["rig2"].error == (
+        f"ssh exited 255: ssh: connect to host 127.0.0.1 port {down.port}: Connection refused")
+    decision = converged.decide("rig2", ["demo"], {"components": {"demo": {}}}, states["rig2"], None)
+    assert "state not read (ssh exited 255" in decision.reasons["demo"]
 
 
 def test_package_status_and_version_are_part_of_the_state():
@@ -145,15 +168,6 @@ def test_desired_digest_follows_the_components_own_roles_and_the_vars(workspace)
     role_file.write_text(role_file.read_text() + "# edited\n")
     after = digests(docker_users=[])
     assert after["docker"] != first["docker"] and after["base"] == first["base"]
-
-
-def test_fingerprint_follows_the_workspace_but_not_rigforge_state(workspace):
-    first = converged.fingerprint(workspace)
-    (workspace.state_dir / "whatever.json").write_text("{}")
-    assert converged.fingerprint(workspace) == first
-    all_yml = workspace.root / "inventory" / "group_vars" / "all.yml"
-    all_yml.write_text(all_yml.read_text() + "docker_users: [bob]\n")
-    assert converged.fingerprint(workspace) != first
 
 
 # --- the record --------------------------------------------------------------------------------
@@ -325,40 +339,6 @@ def test_converged_check_does_not_import_ansible(workspace, tmp_path):
 def test_decision_is_a_plain_record():
     d = Decision("h", ["docker"], ["base"], {"docker": "why"})
     assert (d.host, d.run, d.skip) == ("h", ["docker"], ["base"])
-
-
-# --- verify hands the resolved variables to its child pytest ---------------------------------
-
-
-def test_verify_vars_file_leaves_out_secrets(tmp_path):
-    from provision import verify
-    from provision.targets import Target
-
-    target = Target(Host("rig1", "10.0.0.5"), ["base"], {
-        "rigforge_components": ["base"], "ansible_become_password": "s3cret",
-        "ollama_api_token": "t0ken", "docker_users": ["alice"],
-    })
-    path = verify._write_vars(tmp_path, [target])
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
-    text = path.read_text()
-    assert "s3cret" not in text and "t0ken" not in text
-    assert json.loads(text) == {"rig1": {"rigforge_components": ["base"], "docker_users": ["alice"]}}
-
-
-def test_the_checks_plugin_reads_the_vars_file_instead_of_ansible(tmp_path):
-    """The child pytest of `verify` must not load Ansible's inventory machinery."""
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps({"rig1": {"rigforge_components": ["base"]}}))
-    code = (
-        "import sys, types\n"
-        "from provision.checks import plugin\n"
-        "config = types.SimpleNamespace(getoption=lambda name: {"
-        f"'--rigforge-vars': {str(vars_file)!r}, '--rigforge-workspace': '/nonexistent'}}[name])\n"
-        "print(plugin._workspace_vars(config))\n"
-        "print(any(m == 'ansible' or m.startswith('ansible.') for m in sys.modules))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.splitlines() == ["{'rig1': {'rigforge_components': ['base']}}", "False"]
 
 
 def test_a_converged_re_run_repeats_the_warnings_of_the_last_run(cli, workspace, monkeypatch):

@@ -33,7 +33,7 @@ def test_apt_suggestions_are_dropped():
 def test_verify_junit_of_several_hosts_is_one_document():
     import xml.etree.ElementTree as ET
 
-    from provision.verify import _merge_junit
+    from provision.verify.junit import merge as _merge_junit
 
     one = '<testsuites><testsuite name="rigforge-verify-rig1"><testcase name="a"/></testsuite></testsuites>'
     two = '<testsuite name="rigforge-verify-rig2"><testcase name="b"/></testsuite>'

@@ -1,8 +1,19 @@
-"""The probe script's output -> facts -> resolver input, from recorded outputs."""
+"""The probe script's output -> facts -> resolver input, from recorded outputs; and the probe
+over ssh, against a loopback SSH server running the script on this machine."""
 
+import platform
 from pathlib import Path
 
-from provision.probe import facts_from_sections, host_facts, split_sections
+import pytest
+
+from provision import remote
+from provision.errors import HostFailedError
+from provision.facts import host_facts
+from provision.gpu.parsers import NVIDIA_SMI_QUERY
+from provision.inventory import Inventory
+from provision.probe import SCRIPT, facts_from_sections, probe_host, probe_hosts, split_sections
+from tests.conftest import snapshot
+from tests.unit.loopback_sshd import host_in, keygen, public_line
 
 DATA = Path(__file__).parent / "data"
 
@@ -73,3 +84,71 @@ def test_driver_not_loaded_is_classified():
     assert facts["secure_boot"]["state"] == "unknown"
     assert facts["os"] is None, "missing os-release is unknown, not a crash"
     assert any(u.startswith("os-release:") for u in facts["unreadable"])
+
+
+# --- over ssh: the probe script run for real, on this machine, through a loopback SSH server ---
+
+
+@pytest.fixture
+def rig(workspace, tmp_path):
+    sshd = host_in(workspace, tmp_path)
+    yield sshd
+    sshd.close()
+
+
+def _inventory_host(workspace, name="rig1"):
+    return Inventory(workspace.inventory).get(name)
+
+
+def test_the_script_uses_the_gpu_parsers_query_and_reads_df_with_its_header():
+    assert NVIDIA_SMI_QUERY in SCRIPT
+    assert "df -P -k /\n" in SCRIPT and "tail" not in SCRIPT.split("s df;")[1].split("\n")[0]
+
+
+def test_a_probe_over_ssh_reads_this_machines_facts_in_one_session(workspace, rig):
+    (result,) = probe_hosts(workspace, [_inventory_host(workspace)])
+    assert result.error is None, result.error
+    facts = result.facts
+    assert facts["kernel"] == platform.release() and facts["arch"] == platform.machine()
+    assert facts["os"]["id"] == platform.freedesktop_os_release()["ID"]
+    assert facts["memory_mib"] > 0 and facts["disk_free_gib"] > 0
+    assert not [u for u in facts["unreadable"] if u.startswith(("/proc/meminfo", "df"))]
+    assert rig.commands == ["sh -s"] and rig.connections == 1
+
+
+def test_a_probe_checks_the_host_key_even_while_a_shared_connection_is_open(workspace, rig, tmp_path):
+    remote.run(workspace, "rig1", "true")  # the converged check's way: a master stays open
+    other = public_line(keygen(tmp_path / "other"))
+    workspace.known_hosts.write_text(f"[127.0.0.1]:{rig.port} {other}\n")
+    with pytest.raises(HostFailedError) as caught:
+        probe_host(workspace, _inventory_host(workspace))
+    assert caught.value.message == "rig1: the host key of 127.0.0.1 changed (ssh-ed25519)"
+    assert "remove it and add it again" in caught.value.hint
+    assert rig.commands == ["sh -s"]  # only the shared session's
+
+
+def test_an_unrecorded_host_key_is_refused_and_says_how_to_record_it(workspace, rig):
+    workspace.known_hosts.write_text("")
+    (result,) = probe_hosts(workspace, [_inventory_host(workspace)])
+    assert result.facts is None
+    assert result.error.splitlines()[0] == f"rig1: Server '[127.0.0.1]:{rig.port}' not found in known_hosts"
+    with pytest.raises(HostFailedError) as caught:
+        probe_host(workspace, _inventory_host(workspace))
+    assert "`rigforge host add` records it" in caught.value.hint
+
+
+def test_a_host_nothing_answers_for_cannot_be_connected_to(workspace, rig):
+    rig.close()
+    (result,) = probe_hosts(workspace, [_inventory_host(workspace)])
+    assert result.error == "rig1: cannot connect: Connection refused"
+
+
+def test_the_host_is_reached_as_the_inventory_says_now_and_nothing_is_written(workspace, rig):
+    """host_vars override hosts.yml (as for Ansible), and a probe writes no ssh_config."""
+    host_vars = workspace.root / "inventory" / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "rig1.yml").write_text("ansible_user: bob\n")
+    before = snapshot(workspace.root)
+    (result,) = probe_hosts(workspace, [_inventory_host(workspace)])
+    assert result.error is None and rig.users[-1] == "bob"
+    assert snapshot(workspace.root) == before

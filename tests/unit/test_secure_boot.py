@@ -13,9 +13,10 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from provision.facts import host_facts
 from provision.gpu import parsers
 from provision.gpu.stack import HostFacts, resolve
-from provision.probe import SCRIPT, facts_from_sections, host_facts, split_sections
+from provision.probe import SCRIPT, facts_from_sections, split_sections
 
 ROLE = Path(__file__).resolve().parents[1].parent / "roles" / "nvidia_driver"
 LOADER = DataLoader()

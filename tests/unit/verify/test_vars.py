@@ -1,11 +1,13 @@
-"""verify's variables: resolved through Ansible once, then kept while the workspace is unchanged."""
+"""verify's variables (provision/verify/vars.py): resolved through Ansible once, then kept
+while the workspace is unchanged."""
 
 import json
 import subprocess
 import sys
 
-from provision import hostvars, verify_vars
+from provision import hostvars
 from provision.inventory import Host, Inventory
+from provision.verify import vars as verify_vars
 
 
 def add_host(workspace, name="rig1", **hvars):
@@ -65,7 +67,8 @@ def test_verify_with_kept_vars_does_not_import_ansible(workspace):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from provision import targets, verify_vars\n"
+        "from provision import targets\n"
+        "from provision.verify import vars as verify_vars\n"
         "from provision.workspace import open_workspace\n"
         f"ws = open_workspace(Path({str(workspace.root)!r}))\n"
         "chosen = targets.resolve(ws, None, None, verify_vars.host_vars)\n"

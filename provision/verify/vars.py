@@ -12,19 +12,11 @@ is a secret is left out, at any depth, and the file is readable by its owner onl
 import json
 
 from provision import fsutil
-from provision.converged import fingerprint, is_secret_name
+from provision.fingerprint import workspace_fingerprint
+from provision.secrets import public
 from provision.workspace import Workspace
 
 CACHE = "verify-vars.json"
-
-
-def public(value):
-    """``value`` without the entries whose names say they hold secrets, at any depth."""
-    if isinstance(value, dict):
-        return {k: public(v) for k, v in value.items() if not is_secret_name(str(k))}
-    if isinstance(value, list):
-        return [public(v) for v in value]
-    return value
 
 
 def host_vars(workspace: Workspace) -> dict[str, dict]:
@@ -43,7 +35,7 @@ class Deferred:
         self._pending: tuple[Workspace, str, dict] | None = None
 
     def __call__(self, workspace: Workspace) -> dict[str, dict]:
-        fp = fingerprint(workspace)
+        fp = workspace_fingerprint(workspace)
         try:
             cached = json.loads((workspace.state_dir / CACHE).read_text())
         except (OSError, ValueError):

@@ -1,4 +1,6 @@
-"""The verify prefetch: recorded commands answered from one round trip, with real results.
+"""The verify prefetch (provision/checks/prefetch.py): recorded commands answered from one
+round trip, with real results; and the digest and purity of those answers, which verify's kept
+results depend on (provision/verify/memo.py).
 
 A testinfra ``local://`` host stands in for the ssh one (the prefetch only sees backend.run):
 every command really runs, in a temporary directory of this machine.
@@ -200,3 +202,80 @@ def test_under_sudo_the_whole_prefetch_takes_one_sudo_not_one_per_command(tmp_pa
     assert [(r.rc, r.stdout_bytes, r.stderr_bytes) for r in got] == [
         (r.rc, r.stdout_bytes, r.stderr_bytes) for r in live]
     assert got[0].command.startswith(b"sudo /bin/sh -c ")
+
+
+# --- the answers' digest and purity: what verify's kept results depend on ----------------
+
+
+@pytest.fixture
+def state(tmp_path):
+    """A file on "the host" whose content the recorded command reads."""
+    state = tmp_path / "state"
+    state.write_text("converged\n")
+    directory = tmp_path / "rec"
+    directory.mkdir()
+    commands = [f"cat {state}", "printf 'bin\\0\\377'; echo err >&2; exit 3"]
+    (directory / "local.json").write_text(json.dumps(commands))
+    return state, directory, commands
+
+
+def local_host(name="local"):
+    host = Host(get_backend("local://"))  # not testinfra.get_host: that one is cached
+    host.backend.get_hostname = lambda: name
+    return host
+
+
+def run_checks_of(directory, commands, given=None):
+    """What the plugin sees when the checks run ``commands``: the prefetcher's probes."""
+    host = local_host()
+    fetcher = prefetch.Prefetcher(directory, given)
+    fetcher.install(host)
+    outputs = [host.run(c).stdout_bytes for c in commands]
+    return fetcher.probes()["local"], outputs
+
+
+def test_identical_answers_give_the_same_digest_and_one_changed_byte_another(state):
+    path, directory, commands = state
+    first, _ = run_checks_of(directory, commands)
+    second, _ = run_checks_of(directory, commands)
+    assert first["pure"] and second["pure"]
+    assert first["digest"] == second["digest"]
+    path.write_text("convergeD\n")
+    third, outputs = run_checks_of(directory, commands)
+    assert third["pure"] and third["digest"] != first["digest"]
+    assert outputs[0] == b"convergeD\n"
+
+
+def test_the_digest_tells_apart_where_bytes_sit_and_exit_statuses():
+    d = prefetch.digest
+    assert d("s", [(0, b"ab", b"c")]) != d("s", [(0, b"a", b"bc")])
+    assert d("s", [(0, b"a", b"")]) != d("s", [(1, b"a", b"")])
+    assert d("s", [(0, b"a", b"")]) != d("t", [(0, b"a", b"")])
+
+
+def test_a_command_run_live_makes_the_run_impure(state):
+    _, directory, commands = state
+    probe, _ = run_checks_of(directory, [*commands, "echo not recorded"])
+    assert not probe["pure"]
+    probe, _ = run_checks_of(directory, commands[:1])  # the checks ran fewer commands
+    assert not probe["pure"]
+    probe, _ = run_checks_of(directory / "none", commands)  # no record: every command live
+    assert not probe["pure"] and probe["digest"] is None
+
+
+def test_answers_fetched_by_verify_are_used_instead_of_a_second_round_trip(state):
+    path, directory, commands = state
+    fetched = prefetch.fetch(local_host().backend.run, commands, sudo=False)
+    carried = prefetch.Fetched.from_json(json.loads(json.dumps(fetched.to_json())))
+    assert carried == fetched and carried.results[1] == (3, b"bin\0\377", b"err\n")
+    path.write_text("changed after the round trip\n")
+    probe, outputs = run_checks_of(directory, commands, {"local": carried})
+    assert outputs[0] == b"converged\n"  # what the round trip saw, not a second look
+    assert probe == {"digest": fetched.digest, "pure": True}
+
+
+def test_answers_for_another_record_are_not_used(state):
+    _, directory, commands = state
+    stale = prefetch.fetch(local_host().backend.run, ["echo other"], sudo=False)
+    probe, outputs = run_checks_of(directory, commands, {"local": stale})
+    assert outputs[0] == b"converged\n" and probe["digest"] != stale.digest

@@ -17,60 +17,27 @@ holds no answer from the host, only the results (as the report shows them) and a
 
 import hashlib
 import json
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 from provision import fsutil
 from provision.checks import prefetch
+from provision.fingerprint import code_fingerprint
+from provision.secrets import public
 from provision.targets import Target
+from provision.verify import junit
+from provision.verify.results import CheckResult, VerifyResult
+from provision.verify.spec import PREFETCH_DIR, check_modules, host_spec
 from provision.workspace import Workspace
 
 #: Per host, the results of the last verify whose round trip answered every command.
 MEMO_DIR = "verify-results"
 
-_PACKAGE = Path(__file__).resolve().parent
-#: The installed distributions whose code the checks run besides rigforge's own.
-_RUNNERS = ("pytest", "pytest_testinfra", "pluggy", "pyyaml")
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """Every source file of rigforge (checks, plugin and what they import) and the versions
-    of pytest and testinfra, read without importing either."""
-    import importlib.util
-
-    h = hashlib.sha256(sys.version.encode())
-    for path in sorted(_PACKAGE.rglob("*.py")):
-        h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
-    # The facts table the checks read (package names, hold patterns, supported OSes).
-    from provision.gpu.table import table_path
-
-    h.update(table_path().read_bytes())
-    spec = importlib.util.find_spec("testinfra")
-    if spec and spec.origin:
-        site = Path(spec.origin).parents[1]
-        names = sorted(n for n in _listdir(site)
-                       if n.endswith(".dist-info") and n.lower().startswith(_RUNNERS))
-        h.update("\0".join(names).encode())
-    return h.hexdigest()
-
-
-def _listdir(path: Path) -> list[str]:
-    try:
-        return [p.name for p in path.iterdir()]
-    except OSError:
-        return []
-
 
 def local_key(target: Target, components: list[str] | None) -> str:
     """What the results depend on besides the host's answers."""
-    from provision.verify import check_modules, host_spec
-    from provision.verify_vars import public
-
     local = [
         code_fingerprint(),
         host_spec(target),
@@ -115,12 +82,13 @@ def forget(directory: Path, host: str) -> None:
 
 def fetch(workspace: Workspace, targets: list[Target], records: Path,
           while_waiting: Callable[[], object] | None = None) -> dict[str, prefetch.Fetched]:
-    """Each host's recorded commands, answered in one round trip per host, all hosts at once,
-    over the same testinfra backend (ssh, sudo) the checks use. ``while_waiting`` runs here
-    meanwhile: local work that need not wait for the hosts."""
-    import testinfra
+    """Each host's recorded commands, answered in one round trip per host, all hosts at once.
 
-    from provision.verify import host_spec
+    Over testinfra's own ssh backend (sudo, quoting, the login shell), exactly as the checks'
+    prefetch runs them: the answers are handed to the child pytest as its own, and reused
+    results are only right if these are byte for byte what the checks would have seen.
+    ``while_waiting`` runs here meanwhile: local work that need not wait for the hosts."""
+    import testinfra
 
     def one(target: Target) -> prefetch.Fetched | None:
         backend = testinfra.get_host(host_spec(target), ssh_config=str(workspace.ssh_config)).backend
@@ -135,20 +103,62 @@ def fetch(workspace: Workspace, targets: list[Target], records: Path,
     return {t.host.name: f for t, f in zip(targets, fetched, strict=True) if f is not None}
 
 
+def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | None):
+    """The recorded hosts whose last results still hold, as results; and the round trips
+    made to find out, for the child pytest to use instead of fetching again."""
+    memo_dir = workspace.state_dir / MEMO_DIR
+    memos = {t.host.name: m for t in recorded if (m := load(memo_dir, t.host.name))}
+    if not memos:
+        return {}, {}
+    candidates = [t for t in recorded if t.host.name in memos]
+    local: dict[str, str] = {}
+
+    def meanwhile():
+        local.update((t.host.name, local_key(t, components)) for t in candidates)
+
+    fetched = fetch(workspace, candidates, workspace.state_dir / PREFETCH_DIR, meanwhile)
+    reused = {}
+    for t in candidates:
+        name, answers = t.host.name, fetched.get(t.host.name)
+        memo = memos[name]
+        if answers and memo["key"] == key(local[name], answers.digest):
+            checks = [CheckResult(**c) for c in memo["checks"]]
+            reused[name] = VerifyResult(
+                checks=checks,
+                junit_xml=suite(name, memo["testcases"], memo.get("evaluated", "")),
+                pytest_rc=1 if any(c.outcome in ("failed", "error") for c in checks) else 0,
+                reused={name: memo.get("evaluated", "")},
+            )
+    return reused, {n: f for n, f in fetched.items() if n not in reused}
+
+
+def remember(workspace: Workspace, group: list[Target], components: list[str] | None,
+             result: VerifyResult, probes: dict) -> None:
+    """Keep the results of each host whose checks were all answered by its round trip."""
+    memo_dir = workspace.state_dir / MEMO_DIR
+    checks = [c.__dict__ for c in result.checks]
+    cases = testcases_by_host(result.junit_xml, checks)
+    for t in group:
+        name = t.host.name
+        mine = [c for c in checks if c.get("host") == name]
+        probe = probes.get(name) or {}
+        whole = bool(mine) and len(cases.get(name, [])) == len(mine)
+        if result.pytest_rc in (0, 1) and probe.get("pure") and probe.get("digest") and whole:
+            save(memo_dir, name, key(local_key(t, components), probe["digest"]), mine, cases[name])
+        else:
+            forget(memo_dir, name)
+
+
 def testcases_by_host(junit_xml: str, checks: list[dict]) -> dict[str, list[str]]:
     """The JUnit ``<testcase>`` elements of each host, matched through the checks' node ids
     (JUnit names a test by its node id's last part, its class by the rest)."""
-    import xml.etree.ElementTree as ET
-
-    if not junit_xml:
-        return {}
     owner = {_case_id(c["nodeid"]): c["host"] for c in checks if c.get("nodeid") and c.get("host")}
     found: dict[str, list[str]] = {}
-    for case in ET.fromstring(junit_xml).iter("testcase"):
+    for case in junit.testcases(junit_xml):
         classname = (case.get("classname") or "").split(".")
         host = owner.get((classname[-1], case.get("name") or ""))
         if host:
-            found.setdefault(host, []).append(ET.tostring(case, encoding="unicode").strip())
+            found.setdefault(host, []).append(junit.to_text(case).strip())
     return found
 
 
@@ -162,23 +172,8 @@ def _case_id(nodeid: str) -> tuple[str, str]:
 
 def suite(host: str, testcases: list[str], evaluated: str) -> str:
     """One ``<testsuite>`` of reused testcases, named as a one-host verify names it."""
-    import socket
     import xml.etree.ElementTree as ET
 
     cases = [ET.fromstring(text) for text in testcases]
-    counts = {tag: sum(1 for c in cases if c.find(tag) is not None)
-              for tag in ("failure", "error", "skipped")}
-    root = ET.Element("testsuite", {
-        "name": f"rigforge-verify-{host}",
-        "errors": str(counts["error"]),
-        "failures": str(counts["failure"]),
-        "skipped": str(counts["skipped"]),
-        "tests": str(len(cases)),
-        "time": f"{sum(float(c.get('time') or 0) for c in cases):.3f}",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "hostname": socket.gethostname(),
-    })
-    props = ET.SubElement(root, "properties")
-    ET.SubElement(props, "property", {"name": "rigforge-reused-results-of", "value": evaluated})
-    root.extend(cases)
-    return ET.tostring(root, encoding="unicode")
+    return junit.to_text(junit.testsuite(f"rigforge-verify-{host}", cases,
+                                         {"rigforge-reused-results-of": evaluated}))

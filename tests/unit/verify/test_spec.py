@@ -1,0 +1,37 @@
+"""What the checks run against (provision/verify/spec.py): the check modules of the hosts'
+components, and testinfra's host spec of each host."""
+
+from pathlib import Path
+
+from provision import assets, registry
+from provision.inventory import Host
+from provision.targets import Target
+from provision.verify import spec
+
+
+def target(name, *components):
+    return Target(Host(name, "10.0.0.5"), list(components), {})
+
+
+def test_only_the_modules_of_the_hosts_components_are_collected():
+    modules = spec.check_modules([target("a", "base", "docker"), target("b", "base", "ollama")])
+    assert [Path(m).name for m in modules] == ["test_base.py", "test_docker.py", "test_ollama.py"]
+    assert all(Path(m).is_file() for m in modules)
+
+
+def test_every_component_has_a_check_module():
+
+    for name in registry.names():
+        assert (assets.checks_dir() / f"test_{name}.py").is_file(), name
+
+
+def test_without_components_the_whole_directory_is_collected():
+    assert spec.check_modules([target("a")]) == [str(assets.checks_dir())]
+
+
+def test_the_host_spec_goes_through_sudo_unless_the_user_is_root():
+    def spec_of(user):
+        return spec.host_spec(Target(Host("rig1", "10.0.0.5", user=user), ["base"], {}))
+
+    assert spec_of("admin") == "ssh://rig1?sudo=true"
+    assert spec_of("root") == "ssh://rig1" and spec_of(None) == "ssh://rig1"
