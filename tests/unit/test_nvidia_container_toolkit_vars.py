@@ -221,8 +221,9 @@ def test_check_mode_changes_nothing_that_check_mode_cannot_undo():
 
 
 def test_the_state_manifest_names_the_units_only_when_they_are_used():
-    task = _load("tasks/state.yml")[1]
-    services = task["vars"]["__nvidia_container_toolkit_state"]["service"]
+    (task,) = _load("tasks/state.yml")
+    assert task["ansible.builtin.import_role"] == {"name": "common", "tasks_from": "state.yml"}
+    services = task["vars"]["common_state"]["service"]
     with_units = _variables(results={"__nvidia_container_toolkit_cdi_units": LOADED})
     assert _templar(with_units).template(services) == [
         "nvidia-cdi-refresh.path", "nvidia-cdi-refresh.service"]
