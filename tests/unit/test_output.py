@@ -30,18 +30,6 @@ def test_apt_suggestions_are_dropped():
     ]
 
 
-def test_verify_junit_of_several_hosts_is_one_document():
-    import xml.etree.ElementTree as ET
-
-    from provision.verify.junit import merge as _merge_junit
-
-    one = '<testsuites><testsuite name="rigforge-verify-rig1"><testcase name="a"/></testsuite></testsuites>'
-    two = '<testsuite name="rigforge-verify-rig2"><testcase name="b"/></testsuite>'
-    merged = ET.fromstring(_merge_junit([one, "", two]))
-    assert [s.get("name") for s in merged] == ["rigforge-verify-rig1", "rigforge-verify-rig2"]
-    assert _merge_junit(["", ""]) == ""
-
-
 def test_the_verify_table_for_a_file_is_the_table_not_json():
     from provision.output import verify_table_text
     from provision.verify import CheckResult, VerifyResult
