@@ -1,5 +1,5 @@
 """A host's recorded facts (``rigforge_facts``, as ``rigforge probe`` records them) read back
-as the resolver's :class:`~provision.gpu.stack.HostFacts`.
+as the resolver's :class:`~provision.gpu.model.HostFacts`.
 
 The checks, the resolver's check before a run and the run report read facts through here;
 none of them depends on how the facts were read from the host (:mod:`provision.probe`).
@@ -8,12 +8,13 @@ none of them depends on how the facts were read from the host (:mod:`provision.p
 
 def host_facts(record: dict | None):
     """``rigforge_facts`` -> the resolver's :class:`HostFacts` (empty when never probed)."""
-    from provision.gpu import parsers, stack
+    from provision.gpu.model import HostFacts
+    from provision.gpu.pci_bus import GpuDevice
 
     if not record:
-        return stack.HostFacts(os_id=None, os_version=None, arch=None)
+        return HostFacts(os_id=None, os_version=None, arch=None)
     gpus = tuple(
-        parsers.GpuDevice(
+        GpuDevice(
             slot=g.get("slot", ""),
             class_code=g.get("class", "0300"),
             device_id=g.get("device_id", ""),
@@ -23,7 +24,7 @@ def host_facts(record: dict | None):
         for g in (record.get("gpus") or [])
     )
     secure = record.get("secure_boot") or {}
-    return stack.HostFacts(
+    return HostFacts(
         os_id=(record.get("os") or {}).get("id"),
         os_version=(record.get("os") or {}).get("version"),
         arch=record.get("arch"),

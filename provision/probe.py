@@ -1,7 +1,8 @@
 """``rigforge probe``: read what is on a host in one SSH round trip, without changing it.
 
-A single shell script prints each fact in its own section; pure parsers from
-:mod:`provision.gpu.parsers` turn the sections into facts. The script runs over
+A single shell script of :mod:`provision.gpu.commands` prints each fact in its own section;
+pure parsers (:mod:`provision.gpu.parsing` lists them) turn the sections into facts. The script
+runs over
 :mod:`provision.remote` (``ssh`` through the workspace's ssh_config), on a connection of its
 own: the host key is checked against the workspace's ``known_hosts`` on every probe, and an
 unknown or changed key is refused.
@@ -14,35 +15,35 @@ from pathlib import Path
 
 from provision import remote
 from provision.errors import HostFailedError
-from provision.gpu.commands import PCI_SYSFS_SCRIPT
-from provision.gpu.parsers import NVIDIA_SMI_QUERY
+from provision.gpu import commands
 from provision.inventory import Host
 from provision.workspace import Workspace
 
 MARK = "@@rigforge:"
 ABSENT = "@@absent@@"
 
-# Read-only commands, each guarded so that a missing tool is reported, not fatal.
+# Read-only commands (provision.gpu.commands), each guarded so that a missing tool is reported,
+# not fatal.
 SCRIPT = r"""
 s() { printf '\n@@rigforge:%s@@\n' "$1"; }
 run() { if command -v "$1" >/dev/null 2>&1; then "$@" 2>&1; echo "@@rc=$?"; else echo "@@absent@@"; fi; }
-s os-release; cat /etc/os-release 2>/dev/null
-s kernel; uname -r
-s arch; uname -m
-s meminfo; grep '^MemTotal:' /proc/meminfo
-s df; df -P -k /
-s lspci; run lspci -nn -d 10de:
-s pci-sysfs; @PCI_SYSFS@
-s nvidia-version; cat /proc/driver/nvidia/version 2>/dev/null
+s os-release; @OS_RELEASE@ 2>/dev/null
+s kernel; @KERNEL_RELEASE@
+s arch; @MACHINE@
+s meminfo; @MEMINFO_TOTAL@
+s df; @DF_ROOT@
+s lspci; run @LSPCI@
+s pci-sysfs; @PCI_SYSFS_SCRIPT@
+s nvidia-version; @PROC_DRIVER_VERSION@ 2>/dev/null
 s nvidia-smi; run @NVIDIA_SMI_QUERY@
 # mokutil: stdout and stderr mean different things, so read them apart.
 s mokutil-out
 if command -v mokutil >/dev/null 2>&1; then
-  mokutil --sb-state 2>/dev/null; echo "@@rc=$?"
+  @MOKUTIL_SB_STATE@ 2>/dev/null; echo "@@rc=$?"
 else
   echo "@@absent@@"
 fi
-s mokutil-err; command -v mokutil >/dev/null 2>&1 && mokutil --sb-state 2>&1 >/dev/null
+s mokutil-err; command -v mokutil >/dev/null 2>&1 && @MOKUTIL_SB_STATE@ 2>&1 >/dev/null
 # The key DKMS signs modules with (dkms's prepare_signing: Ubuntu's update-secureboot-policy key,
 # else its own, unless /etc/dkms/framework.conf names another) and whether it is enrolled.
 s mok-key
@@ -54,12 +55,14 @@ c=$(sed -n 's/^[[:space:]]*mok_certificate=//p' /etc/dkms/framework.conf /etc/dk
   2>/dev/null | tail -n 1 | tr -d "\"'")
 [ -n "$c" ] && k=$c
 echo "@@key=$k"
-if [ -r "$k" ]; then run mokutil --test-key "$k"
+if [ -r "$k" ]; then run @MOKUTIL_TEST_KEY@
 elif [ -e "$k" ] || { [ -d "${k%/*}" ] && [ ! -x "${k%/*}" ]; }; then echo "@@unreadable@@"
 else echo "@@no-key@@"; fi
 s reboot-required; test -e /var/run/reboot-required && echo yes || echo no
 s end
-""".replace("@PCI_SYSFS@", PCI_SYSFS_SCRIPT).replace("@NVIDIA_SMI_QUERY@", NVIDIA_SMI_QUERY)
+"""
+# @NAME@ is provision.gpu.commands.NAME (the script's own markers are lower case).
+SCRIPT = re.sub(r"@([A-Z_]+)@", lambda found: getattr(commands, found[1]), SCRIPT)
 
 
 @dataclass
@@ -87,7 +90,8 @@ def split_sections(output: str) -> dict[str, Section]:
 
 def facts_from_sections(sections: dict[str, Section]) -> dict:
     """Plain, YAML-friendly facts (recorded as ``rigforge_facts`` in the host's vars)."""
-    from provision.gpu import parsers
+    from provision.gpu import kernel_module, system
+    from provision.gpu.parsing import ParseError
 
     def text(name: str) -> str:
         return sections.get(name, Section("")).text
@@ -98,14 +102,14 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
         # A host's odd output must not abort the probe: the fact becomes unknown, and says so.
         try:
             return parser(*args)
-        except (parsers.ParseError, ValueError, IndexError) as exc:
+        except (ParseError, ValueError, IndexError) as exc:
             unreadable.append(f"{what}: {exc}")
             return None
 
-    osr = parse("os-release", parsers.parse_os_release, text("os-release"))
+    osr = parse("os-release", system.parse_os_release, text("os-release"))
     gpus = _gpu_facts(sections, parse)
     module = parse(
-        "/proc/driver/nvidia/version", parsers.parse_proc_driver_version, text("nvidia-version")
+        "/proc/driver/nvidia/version", kernel_module.parse_proc_driver_version, text("nvidia-version")
     ) if text("nvidia-version").strip() else None
     smi = sections.get("nvidia-smi", Section("", absent=True))
     secure = _secure_boot_facts(sections, parse)
@@ -120,8 +124,8 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
         } if osr else None,
         "kernel": text("kernel").strip(),
         "arch": text("arch").strip(),
-        "memory_mib": parse("/proc/meminfo", parsers.parse_meminfo_total_mib, text("meminfo")),
-        "disk_free_gib": parse("df", parsers.parse_df_avail_gib, text("df")),
+        "memory_mib": parse("/proc/meminfo", system.parse_meminfo_total_mib, text("meminfo")),
+        "disk_free_gib": parse("df", system.parse_df_avail_gib, text("df")),
         "gpus": gpus,
         "driver": {"loaded": module.version, "flavor": module.flavor} if module else None,
         "nvidia_smi": _smi_facts(smi, parse),
@@ -134,14 +138,14 @@ def facts_from_sections(sections: dict[str, Section]) -> dict:
 
 def _gpu_facts(sections: dict[str, Section], parse) -> list[dict] | None:
     """The NVIDIA GPUs on the PCI bus (None: the probe could not tell)."""
-    from provision.gpu import parsers
+    from provision.gpu import pci_bus
 
     lspci = sections.get("lspci", Section("", absent=True))
     if lspci.absent and "pci-sysfs" in sections:
         # A fresh host may lack lspci (pciutils); sysfs lists the same functions, unnamed.
-        devices = parse("pci-sysfs", parsers.parse_sysfs_pci, sections["pci-sysfs"].text)
+        devices = parse("pci-sysfs", pci_bus.parse_sysfs_pci, sections["pci-sysfs"].text)
     else:
-        devices = None if lspci.absent else parse("lspci", parsers.parse_lspci, lspci.text)
+        devices = None if lspci.absent else parse("lspci", pci_bus.parse_lspci, lspci.text)
     return None if devices is None else [
         {
             "slot": g.slot,
@@ -156,13 +160,13 @@ def _gpu_facts(sections: dict[str, Section], parse) -> list[dict] | None:
 
 def _secure_boot_facts(sections: dict[str, Section], parse) -> dict:
     """What ``mokutil --sb-state`` says (its stdout and stderr mean different things)."""
-    from provision.gpu import parsers
+    from provision.gpu import mokutil
 
     out = sections.get("mokutil-out", Section("", absent=True))
     err = sections.get("mokutil-err", Section("")).text
     secure = parse(
-        "mokutil", parsers.parse_mokutil_sb_state, out.text, err, 127 if out.absent else (out.rc or 0),
-    ) or parsers.SecureBoot("unknown")
+        "mokutil", mokutil.parse_mokutil_sb_state, out.text, err, 127 if out.absent else (out.rc or 0),
+    ) or mokutil.SecureBoot("unknown")
     return {
         "state": secure.state,
         "validation_disabled": secure.validation_disabled,
@@ -172,7 +176,7 @@ def _secure_boot_facts(sections: dict[str, Section], parse) -> dict:
 
 def _mok_key_facts(section: Section | None, parse) -> dict | None:
     """The module-signing key and what ``mokutil --test-key`` says of it (None: not asked)."""
-    from provision.gpu import parsers
+    from provision.gpu import mokutil
 
     if section is None:
         return None
@@ -181,14 +185,14 @@ def _mok_key_facts(section: Section | None, parse) -> dict | None:
     rest = "\n".join(lines)
     why = None
     if "@@no-key@@" in rest:
-        found = parsers.MokKey("no-key", key)
+        found = mokutil.MokKey("no-key", key)
     elif "@@unreadable@@" in rest:
-        found, why = parsers.MokKey("unknown", key), "the key is not readable without root"
+        found, why = mokutil.MokKey("unknown", key), "the key is not readable without root"
     elif section.absent:
-        found, why = parsers.MokKey("unknown", key), "mokutil is not installed"
+        found, why = mokutil.MokKey("unknown", key), "mokutil is not installed"
     else:
-        found = parse("mokutil --test-key", parsers.parse_mokutil_test_key, rest, "",
-                      section.rc or 0) or parsers.MokKey("unknown", key)
+        found = parse("mokutil --test-key", mokutil.parse_mokutil_test_key, rest, "",
+                      section.rc or 0) or mokutil.MokKey("unknown", key)
     facts = {"key": found.key or key, "state": found.state, "where": found.where}
     if found.state == "unknown":
         facts["why_unknown"] = why or (rest.strip().splitlines() or ["mokutil said nothing"])[0]
@@ -196,19 +200,19 @@ def _mok_key_facts(section: Section | None, parse) -> dict | None:
 
 
 def _smi_facts(smi: Section, parse) -> dict:
-    from provision.gpu import parsers
+    from provision.gpu import nvidia_smi
 
     if smi.absent:
         return {"status": "absent", "gpus": []}
     if smi.rc:
-        return {"status": parsers.classify_nvidia_smi_failure(smi.text) or "error", "gpus": [],
+        return {"status": nvidia_smi.classify_nvidia_smi_failure(smi.text) or "error", "gpus": [],
                 "message": smi.text.strip().splitlines()[0] if smi.text.strip() else ""}
     return {
         "status": "ok",
         "gpus": [
             {"name": g.name, "driver_version": g.driver_version,
              "memory_total_mib": g.memory_total_mib}
-            for g in parse("nvidia-smi", parsers.parse_nvidia_smi_query, smi.text) or []
+            for g in parse("nvidia-smi", nvidia_smi.parse_nvidia_smi_query, smi.text) or []
         ],
     }
 

@@ -15,11 +15,12 @@ def _nvcc(host, version: str) -> str | None:
 
 
 def test_nvcc_reports_the_pinned_version(host, stack):
-    from provision.gpu import parsers
+    from provision.gpu.commands import NVCC_VERSION
+    from provision.gpu.cuda_versions import parse_nvcc_version
 
     nvcc = _nvcc(host, stack.cuda_version)
     assert nvcc, "nvcc not found in /usr/local/cuda/bin or /usr/bin"
-    reported = parsers.parse_nvcc_version(host.check_output(f"{nvcc} --version"))
+    reported = parse_nvcc_version(host.check_output(NVCC_VERSION.replace("nvcc", nvcc, 1)))
     version = getattr(reported, "version", reported)
     assert version == stack.cuda_version, f"{nvcc} is CUDA {version}, cuda_version is {stack.cuda_version}"
 

@@ -21,12 +21,12 @@ def test_cudnn_package_matches_the_cuda_major(host, stack):
 
 
 def test_cudnn_header_reports_the_pinned_major(host, stack):
-    from provision.gpu import parsers
+    from provision.gpu.cuda_versions import parse_cudnn_version_header
 
     paths = [p.format(major=stack.cudnn_version) for p in HEADERS]
     found = next((p for p in paths if host.file(p).exists), None)
     assert found, f"no cuDNN version header in {', '.join(paths)}"
-    version = parsers.parse_cudnn_version_header(host.file(found).content_string)
+    version = parse_cudnn_version_header(host.file(found).content_string)
     version = getattr(version, "version", version)
     assert version.split(".")[0] == stack.cudnn_version, (
         f"{found} says cuDNN {version}, cudnn_version is {stack.cudnn_version}"

@@ -55,7 +55,7 @@ def test_driver_branch_is_supported(host, stack):
     import warnings
 
     from provision.checks import RigforgeWarning
-    from provision.gpu.stack import eol_warnings
+    from provision.gpu.lifecycle import eol_warnings
 
     found = package_versions(host, *driver_package(stack, _os_id(host)))
     installed = upstream(next(iter(found.values()))) if found else ""
@@ -97,20 +97,21 @@ def test_unattended_upgrades_leave_the_driver_alone(host):
 
 
 def test_nvidia_smi_sees_the_gpus(host):
-    from provision.gpu import parsers
+    from provision.gpu.commands import NVIDIA_SMI_QUERY
+    from provision.gpu.nvidia_smi import parse_nvidia_smi_query
 
     require_kernel_module(host)
-    out = host.run(parsers.NVIDIA_SMI_QUERY)
+    out = host.run(NVIDIA_SMI_QUERY)
     assert out.rc == 0, f"nvidia-smi failed: {out.stdout.strip() or out.stderr.strip()}"
-    gpus = parsers.parse_nvidia_smi_query(out.stdout)
+    gpus = parse_nvidia_smi_query(out.stdout)
     assert gpus, "nvidia-smi lists no GPU"
     assert all(g.memory_total_mib > 0 for g in gpus), f"GPU memory not reported: {gpus}"
 
 
 def test_loaded_module_matches_the_package(host, stack):
-    from provision.gpu import parsers
+    from provision.gpu.kernel_module import parse_proc_driver_version
 
-    module = parsers.parse_proc_driver_version(require_kernel_module(host))
+    module = parse_proc_driver_version(require_kernel_module(host))
     packages = package_versions(host, *driver_package(stack, _os_id(host)))
     assert packages, "driver package not installed"
     package = upstream(next(iter(packages.values())))
@@ -134,10 +135,11 @@ KERNELS = (
 
 def test_every_installed_kernel_has_an_nvidia_module(host):
     """A kernel without an NVIDIA module boots without a driver (DKMS, or Canonical's packages)."""
-    from provision.gpu import parsers
+    from provision.gpu.commands import DKMS_STATUS
+    from provision.gpu.kernel_module import parse_dkms_status
 
-    dkms = host.run("dkms status 2>&1")
-    registered = sorted({f"{e.module}/{e.version}" for e in parsers.parse_dkms_status(
+    dkms = host.run(f"{DKMS_STATUS} 2>&1")
+    registered = sorted({f"{e.module}/{e.version}" for e in parse_dkms_status(
         dkms.stdout if dkms.rc == 0 else "").entries if e.module.startswith("nvidia")})
     prebuilt = package_versions(host, "linux-modules-nvidia-*")
     if not registered and not prebuilt:

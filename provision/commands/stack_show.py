@@ -27,14 +27,14 @@ class StackShow:
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
-    from provision.gpu import stack
+    from provision.gpu.variables import VARIABLES
 
     values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in stack.VARIABLES:
+        if not sep or key not in VARIABLES:
             raise UsageError(
-                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(stack.VARIABLES)}",
+                f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(VARIABLES)}",
                 hint="for example --set nvidia_driver_source=cuda-repo --set cuda_version=12.9",
             )
         values[key] = value
@@ -43,7 +43,7 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _gpus(ids: tuple[str, ...]):
     from provision.gpu import pci
-    from provision.gpu.parsers import GpuDevice
+    from provision.gpu.pci_bus import GpuDevice
 
     gpus = []
     for index, text in enumerate(ids):
@@ -69,6 +69,7 @@ def show(
 ) -> StackShow:
     """Resolve and describe the stack for ``os_key`` ("ubuntu-24.04") and PCI IDs."""
     from provision.gpu import packages, stack, table
+    from provision.gpu.model import HostFacts
 
     # The components the resolver looks at; the others change no GPU choice.
     known = registry.resolved()
@@ -84,7 +85,7 @@ def show(
         rows = ", ".join(table.table().os_rows)
         raise UsageError(f"--os {os_key!r} is not an OS rigforge knows", hint=f"one of: {rows}")
     gpus = _gpus(gpu_ids)
-    facts = stack.HostFacts(row["id"], row["version"], "x86_64", gpus, secure_boot="disabled")
+    facts = HostFacts(row["id"], row["version"], "x86_64", gpus, secure_boot="disabled")
     resolution = stack.resolve(_parse_sets(sets), facts, list(components))
     if not resolution.ok:
         raise UsageError(

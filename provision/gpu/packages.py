@@ -4,7 +4,7 @@ The names come from the same rules of ``roles/gpu_stack/vars/main.yml`` that the
 install from (``driver_packages``, ``packages_of_driver``, the OS rows), so ``rigforge stack
 show`` prints what ``provision`` would install, for an OS and GPUs that need not exist yet.
 
->>> from provision.gpu.stack import Stack
+>>> from provision.gpu.model import Stack
 >>> stack = Stack("cuda-repo", "580", "open", "cuda-repo", "12.8", "cuda-repo", "9")
 >>> driver_packages(stack, "ubuntu")
 ['nvidia-driver-pinning-580', 'nvidia-open-580']
@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provision.gpu import table as facts
-from provision.gpu.parsers import GpuDevice
-from provision.gpu.stack import Stack, cudnn_package, cudnn_release
+from provision.gpu.cudnn import cudnn_package, cudnn_release
+from provision.gpu.model import Stack
+from provision.gpu.pci_bus import GpuDevice
 
 #: Stand-in for the running kernel's release in the names that carry it.
 KERNEL = "<kernel>"

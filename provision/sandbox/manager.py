@@ -7,7 +7,8 @@ over SSH as the sudo user ``rig``. The pieces live in the sibling modules:
 * ``image``    the shared root filesystem, built once with mmdebstrap;
 * ``network``  bridge, namespaces, veths, and the nftables fence;
 * ``cgroups``  one cgroup per host in every hierarchy;
-* ``host``     the state record, the nspawn process and the wait for SSH.
+* ``host``     the state record, the nspawn process and the wait for SSH;
+* ``hoststore`` the ``hosts/`` directory: finding, loading and mounting each host.
 
 Everything here is written to survive a crash at any step: the host's state file is written
 before anything is created, every creation step accepts what an earlier run left behind, and
@@ -30,17 +31,15 @@ from provision.errors import SandboxError, SandboxSetupError
 from . import cgroups
 from .host import (
     PROPAGATE_DIR,
-    SSH_PORT,
     HostState,
     SandboxHost,
-    leader_of,
     nspawn_alive,
     nspawn_argv,
-    read_host_keys,
     start_nspawn,
     stop_nspawn,
     wait_for_ssh,
 )
+from .hoststore import HostStore
 from .image import (
     DEFAULT_RELEASE,
     USER,
@@ -61,7 +60,6 @@ from .network import (
 from .system import (
     APT_HINT,
     file_lock,
-    is_mounted,
     remove_tree,
     rmdir_quiet,
     run,
@@ -120,7 +118,7 @@ class SandboxManager:
     id_ed25519(.pub)   the key that logs in as root and as ``rig`` on every host
     images/            the shared root filesystems, one per recipe (release, hash)
     net/               what the network setup must restore (ip_forward)
-    hosts/<name>/      one host (see ``provision.sandbox.host``)
+    hosts/<name>/      one host (see ``provision.sandbox.host`` and ``hoststore``)
     """
 
     def __init__(self, state_dir: Path | None = None):
@@ -128,6 +126,7 @@ class SandboxManager:
         self.state_dir = Path(state_dir or default).absolute()
         self.key_path = self.state_dir / "id_ed25519"
         self.hosts_dir = self.state_dir / "hosts"
+        self.store = HostStore(self.hosts_dir, self.key_path)
         self._mirrors: Mirrors | None = None
 
     # --- checks ---------------------------------------------------------------------------
@@ -187,14 +186,14 @@ class SandboxManager:
         validate_name(name)
         check_release(release)
         self.preflight()
-        if self._host_dir(name).exists():
-            raise self._exists_error(name)
+        if self.store.host_dir(name).exists():
+            raise self.store.exists_error(name)
         image = self.ensure_image(progress, release)
         subnet = subnet_from_env(os.environ)
         with self._hosts_lock():
-            if self._host_dir(name).exists():
-                raise self._exists_error(name)
-            used = [s.address for s in self._states().values() if s]
+            if self.store.host_dir(name).exists():
+                raise self.store.exists_error(name)
+            used = [s.address for s in self.store.states().values() if s]
             addr = allocate_address(subnet, used)
             state = HostState(
                 name=name,
@@ -206,11 +205,7 @@ class SandboxManager:
                 created=time.time(),
                 release=release,
             )
-            hdir = self._host_dir(name)
-            for sub in ("upper", "work", "merged", "docker"):
-                (hdir / sub).mkdir(parents=True, exist_ok=True)
-            os.chmod(hdir, 0o700)
-            state.save(self._state_path(name))
+            self.store.create(state)
         return self._start_or_stop(state, progress, fresh=True)
 
     def boot(self, name: str, progress: Progress | None = None) -> SandboxHost:
@@ -218,9 +213,9 @@ class SandboxManager:
         returned as is."""
         validate_name(name)
         self.preflight()
-        state = self._load(name)
+        state = self.store.load(name)
         if nspawn_alive(state.nspawn_pid, name):
-            return self._host(state)
+            return self.store.host(state)
         if not Path(state.image).is_dir():
             raise SandboxError(
                 f"the image of {name} ({state.image}) is gone",
@@ -234,21 +229,21 @@ class SandboxManager:
         """Power a host off, keeping its disk, address and network for ``boot``."""
         validate_name(name)
         self._require_root()
-        state = self._load(name)
+        state = self.store.load(name)
         self._stop(state)
-        return self._host(state)
+        return self.store.host(state)
 
     def down(self, name: str) -> None:
         """Power off and delete everything of host ``name``; the network goes with the last host."""
         validate_name(name)
         self._require_root()
-        hdir = self._host_dir(name)
+        hdir = self.store.host_dir(name)
         if not hdir.is_dir():
             raise SandboxSetupError(
                 f"there is no sandbox host named {name}",
                 hint="`rigforge sandbox list` shows the existing hosts",
             )
-        state = self._load_partial(name)
+        state = self.store.load_partial(name)
         if state is not None:
             self._stop(state)
         else:
@@ -266,23 +261,18 @@ class SandboxManager:
     def list(self) -> list[SandboxHost]:
         """Every host in the state directory, running or not, sorted by name."""
         try:
-            states = self._states()
+            states = self.store.states()
         except PermissionError as exc:
             raise SandboxSetupError(
                 f"cannot read {self.hosts_dir}", hint="run it as root, for example with sudo"
             ) from exc
-        hosts = []
-        for name, state in states.items():
-            if state is None:  # a crash before its state was written: only `down` helps
-                hosts.append(SandboxHost(name, "", SSH_PORT, USER, self.key_path, (), False, None, ""))
-            else:
-                hosts.append(self._host(state))
-        return hosts
+        # a host without a record crashed before it was written: only `down` helps it
+        return [self.store.host(s) if s is not None else self.store.lost_host(n) for n, s in states.items()]
 
     def get(self, name: str) -> SandboxHost:
         """One host by name (``SandboxSetupError`` if there is none)."""
         validate_name(name)
-        return self._host(self._load(name))
+        return self.store.host(self.store.load(name))
 
     def exec(self, name: str, argv: list[str], **kw: Any) -> subprocess.CompletedProcess:
         """Run ``argv`` inside a running host (all its namespaces), without SSH.
@@ -301,74 +291,11 @@ class SandboxManager:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _host_dir(self, name: str) -> Path:
-        return self.hosts_dir / name
-
-    def _state_path(self, name: str) -> Path:
-        return self._host_dir(name) / "state.json"
-
     def _hosts_lock(self):
         return file_lock(self.state_dir / ".hosts.lock", HOSTS_LOCK_TIMEOUT_S, "changing sandbox hosts")
 
     def _network(self) -> SandboxNetwork:
         return SandboxNetwork(self.state_dir / "net", subnet_from_env(os.environ))
-
-    def _load_partial(self, name: str) -> HostState | None:
-        try:
-            return HostState.load(self._state_path(name))
-        except (OSError, ValueError, TypeError):
-            return None
-
-    def _load(self, name: str) -> HostState:
-        if not self._host_dir(name).is_dir():
-            raise SandboxSetupError(
-                f"there is no sandbox host named {name}",
-                hint=f"create it: rigforge sandbox up {name}",
-            )
-        state = self._load_partial(name)
-        if state is None:
-            raise SandboxError(
-                f"the state file of sandbox host {name} is missing or unreadable: {self._state_path(name)}",
-                hint=f"remove what is left of it: rigforge sandbox down {name}",
-            )
-        return state
-
-    def _states(self) -> dict[str, HostState | None]:
-        if not self.hosts_dir.is_dir():
-            return {}
-        return {p.name: self._load_partial(p.name) for p in sorted(self.hosts_dir.iterdir()) if p.is_dir()}
-
-    def _exists_error(self, name: str) -> SandboxError:
-        state = self._load_partial(name)
-        if state is not None and nspawn_alive(state.nspawn_pid, name):
-            return SandboxError(
-                f"sandbox host {name} already exists and is running at {state.address}",
-                hint=f"remove it first: rigforge sandbox down {name}",
-            )
-        return SandboxError(
-            f"sandbox host {name} already exists but is not running "
-            "(halted, or left over from a crashed run)",
-            hint=f"boot it with `rigforge sandbox boot {name}`, "
-            f"or remove it with `rigforge sandbox down {name}`",
-        )
-
-    def _host(self, state: HostState) -> SandboxHost:
-        hdir = self._host_dir(state.name)
-        merged = hdir / "merged"
-        # the host's keys are made at its first boot, so they live in the overlay's upper layer
-        root = merged if is_mounted(merged) else hdir / "upper"
-        running = nspawn_alive(state.nspawn_pid, state.name)
-        return SandboxHost(
-            name=state.name,
-            address=state.address,
-            port=state.port,
-            user=state.user,
-            key_path=self.key_path,
-            host_keys=read_host_keys(root),
-            running=running,
-            leader_pid=leader_of(state.nspawn_pid) if running and state.nspawn_pid else None,
-            release=state.release,
-        )
 
     def _start_or_stop(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
         """Start the host; if that fails, leave it halted (its console log kept) and say so."""
@@ -386,7 +313,7 @@ class SandboxManager:
             raise
 
     def _start(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
-        name, hdir = state.name, self._host_dir(state.name)
+        name, hdir = state.name, self.store.host_dir(state.name)
         network = self._network()
         with self._hosts_lock():
             if fresh:  # an earlier crashed run may have left a namespace or veth of that name
@@ -394,20 +321,20 @@ class SandboxManager:
             _say(progress, f"network: {state.address} on bridge rigforge0")
             network.up(self.mirrors(), host_nameservers())
             network.attach(state.netns, state.veth, state.address)
-        merged = self._mount_root(state)
+        merged = self.store.mount_root(state)
         if fresh:
             self._write_guest_identity(merged, name)
         _say(progress, f"booting {name}, {describe_release(state.release)}")
         started = time.monotonic()
         dirs = cgroups.prepare(name)
         state.cgroups = [str(d) for d in dirs]
-        state.save(self._state_path(name))  # before the start: a crash must not lose them
+        state.save(self.store.state_path(name))  # before the start: a crash must not lose them
         argv = nspawn_argv(name, merged, state.netns, hdir / "docker")
         state.nspawn_pid = start_nspawn(argv, hdir / "console.log", dirs)
-        state.save(self._state_path(name))
+        state.save(self.store.state_path(name))
         pid = state.nspawn_pid
         host = wait_for_ssh(
-            lambda: self._host(state),
+            lambda: self.store.host(state),
             lambda: nspawn_alive(pid, name),
             hdir / "console.log",
             BOOT_TIMEOUT_S,
@@ -419,18 +346,6 @@ class SandboxManager:
             )
         _say(progress, f"{name} is up at {host.address} ({time.monotonic() - started:.1f} s)")
         return host
-
-    def _mount_root(self, state: HostState) -> Path:
-        """Mount the host's copy-on-write root (image below, its own upper dir on top)."""
-        hdir = self._host_dir(state.name)
-        merged = hdir / "merged"
-        if not is_mounted(merged):
-            layers = f"lowerdir={state.image},upperdir={hdir / 'upper'},workdir={hdir / 'work'}"
-            run(
-                ["mount", "-t", "overlay", "overlay", "-o", layers, str(merged)],
-                what=f"mounting the overlay root of {state.name}",
-            )
-        return merged
 
     def _write_guest_identity(self, root: Path, name: str) -> None:
         """Hostname, /etc/hosts and a resolver the host can reach (this machine's first)."""
@@ -459,5 +374,5 @@ class SandboxManager:
         rmdir_quiet(PROPAGATE_DIR / name)
         state.nspawn_pid = None
         state.cgroups = [str(d) for d in dirs if d in left or d.exists()]
-        if self._host_dir(name).is_dir():
-            state.save(self._state_path(name))
+        if self.store.host_dir(name).is_dir():
+            state.save(self.store.state_path(name))

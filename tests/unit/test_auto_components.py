@@ -12,7 +12,8 @@ from ansible.template import Templar, trust_as_template
 
 from provision import components, probe, registry, targets
 from provision.errors import HostFailedError, UsageError
-from provision.gpu import commands, parsers
+from provision.gpu import commands
+from provision.gpu.pci_bus import parse_sysfs_pci
 from provision.inventory import Host
 from tests.unit.test_cuda_vars import ROLES  # also sets up Ansible's plugin loader
 
@@ -24,12 +25,12 @@ SELECT = yaml.safe_load((ROLES / "gpu_stack" / "tasks" / "select_components.yml"
 
 
 def test_the_sysfs_parser_keeps_gpus_only():
-    (gpu,) = parsers.parse_sysfs_pci(SYSFS_4090)
+    (gpu,) = parse_sysfs_pci(SYSFS_4090)
     assert (gpu.slot, gpu.device_id, gpu.class_code, gpu.architecture) == (
         "0000:01:00.0", "2684", "0300", "Ada")
-    assert [g.class_code for g in parsers.parse_sysfs_pci(SYSFS_H100)] == ["0302"]
-    assert parsers.parse_sysfs_pci(SYSFS_AUDIO_ONLY) == []
-    assert parsers.parse_sysfs_pci("0000:00:02.0 0x8086 0x46a6 0x030000\n") == []
+    assert [g.class_code for g in parse_sysfs_pci(SYSFS_H100)] == ["0302"]
+    assert parse_sysfs_pci(SYSFS_AUDIO_ONLY) == []
+    assert parse_sysfs_pci("0000:00:02.0 0x8086 0x46a6 0x030000\n") == []
 
 
 def test_the_probe_reads_sysfs_when_lspci_is_absent():

@@ -2,12 +2,10 @@
 
 import xml.etree.ElementTree as ET
 
-import pytest
 import yaml
 
 from provision import workspace
 from provision.ci import CiResult, Step, ci_workspace, junit_xml
-from provision.errors import SandboxSetupError
 from provision.inventory import Host, Inventory
 from provision.verify import VerifyResult
 
@@ -56,12 +54,3 @@ def test_init_ci_github_writes_a_workflow_that_runs_rigforge_ci(tmp_path):
     commands = " ".join(step.get("run", "") for step in job["steps"])
     assert "mmdebstrap" in commands and "systemd-container" in commands
     assert "rigforge ci --junit" in commands
-
-
-def test_unknown_sandbox_backend_is_bad_input(monkeypatch):
-    from provision.sandbox import get_backend
-
-    monkeypatch.setenv("RIGFORGE_SANDBOX_BACKEND", "vmware")
-    with pytest.raises(SandboxSetupError, match="unknown sandbox backend 'vmware'") as err:
-        get_backend()
-    assert "nspawn" in err.value.hint

@@ -1,11 +1,14 @@
 """The CLI through click's CliRunner: no hosts, but real files and a real SSH key exchange."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from provision.cli import main
+from provision.sandbox import SandboxHost
+from provision.sandbox.image import RELEASES
 from tests.conftest import snapshot
 
 
@@ -165,3 +168,70 @@ def test_resolver_refusal_uses_recorded_facts_and_changes_nothing(cli, workspace
         assert result.exit_code == 2, result.output
         assert "rig1:" in result.output and "open" in result.output and "Pascal" in result.output
     assert snapshot(workspace.root) == before
+
+
+# --- sandbox commands (the backend is a stand-in) -----------------------------------------
+
+
+class _FakeBackend:
+    def __init__(self, hosts=()):
+        self.calls: list[tuple] = []
+        self.hosts = list(hosts)
+
+    def preflight(self):
+        self.calls.append(("preflight",))
+
+    def up(self, name, progress=None, release="bookworm"):
+        self.calls.append(("up", name, release))
+        return SandboxHost(name, "10.213.0.11", 22, "rig", Path("/k"), (), True, 9, release)
+
+    def list(self):
+        return self.hosts
+
+
+def test_cli_refuses_an_unknown_release_with_exit_2_and_creates_nothing(
+    cli, workspace, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("RIGFORGE_SANDBOX_DIR", str(tmp_path / "sandbox"))
+    backend = _FakeBackend()
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: backend)
+    before = snapshot(workspace.root)
+    result = cli("sandbox", "up", "rig1", "--release", "sid")
+    assert result.exit_code == 2, result.output
+    assert "'sid' is not one of 'bookworm', 'trixie'" in result.output
+    assert backend.calls == []
+    assert snapshot(workspace.root) == before
+    assert not (tmp_path / "sandbox").exists()
+
+
+def test_cli_release_choices_are_the_library_ones():
+    from provision.cli import sandbox_up
+
+    (option,) = [p for p in sandbox_up.params if p.name == "release"]
+    assert list(option.type.choices) == list(RELEASES)
+    assert option.default == "bookworm"
+    result = CliRunner().invoke(sandbox_up, ["--help"])
+    assert "--release [bookworm|trixie]" in result.output
+
+
+@pytest.mark.parametrize(("args", "release"), [((), "bookworm"), (("--release", "trixie"), "trixie")])
+def test_cli_up_passes_the_release_to_the_backend(cli, monkeypatch, args, release):
+    backend = _FakeBackend()
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: backend)
+    result = cli("sandbox", "up", "rig1", *args)
+    assert result.exit_code == 0, result.output
+    assert backend.calls == [("preflight",), ("up", "rig1", release)]
+    assert f"({release})" in result.output
+
+
+def test_cli_list_shows_the_release(monkeypatch):
+    hosts = [
+        SandboxHost("rig1", "10.213.0.11", 22, "rig", Path("/k"), (), True, 9),
+        SandboxHost("rig2", "10.213.0.12", 22, "rig", Path("/k"), (), False, None, "trixie"),
+    ]
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: _FakeBackend(hosts))
+
+    listed = json.loads(CliRunner().invoke(main, ["sandbox", "list", "--json"]).output)
+    assert [(h["name"], h["release"]) for h in listed] == [("rig1", "bookworm"), ("rig2", "trixie")]
+    text = CliRunner().invoke(main, ["sandbox", "list"]).output.splitlines()
+    assert text[1].split() == ["rig2", "10.213.0.12", "trixie", "stopped"]

@@ -203,13 +203,14 @@ def test_planned_driver_branch_too_old_is_refused_with_advice():
 ])
 def test_driver_advice_names_the_newest_cuda_the_driver_runs(version, branch, advice):
     from provision.gpu import stack
+    from provision.gpu.model import HostFacts
 
     v = RoleVars("cuda", "Ubuntu 24.04", cuda_version=version, nvidia_driver_branch=branch,
                  gpu_stack_selected_components=["nvidia_driver", "cuda"])
     assert v["__cuda_driver_ok"] is False
     assert v["__cuda_msg_driver_too_old"].endswith(advice)
     # The resolver, which refuses the same stack before any host is contacted, says the same.
-    facts = stack.HostFacts(os_id="ubuntu", os_version="24.04", arch="x86_64")
+    facts = HostFacts(os_id="ubuntu", os_version="24.04", arch="x86_64")
     resolution = stack.resolve({"cuda_source": "cuda-repo", "cuda_version": version,
                                 "nvidia_driver_branch": str(branch)}, facts, ["nvidia_driver", "cuda"])
     assert any(p.message.endswith(advice) for p in resolution.problems), resolution.problems
@@ -448,20 +449,24 @@ def test_messages_are_single_lines(role, os_name):
 
 
 def test_roles_and_resolver_read_one_table():
-    """cuda and cudnn resolve "auto" as provision/gpu/stack.py does: both read roles/gpu_stack."""
-    stack = pytest.importorskip("provision.gpu.stack")
-    assert RoleVars("cuda", "Ubuntu 24.04")["__cuda_releases"] == list(stack.cuda_releases())
+    """cuda and cudnn resolve "auto" as provision/gpu/defaults.py does: both read roles/gpu_stack."""
+    from provision.gpu.cudnn import cudnn_package
+    from provision.gpu.defaults import defaults
+    from provision.gpu.lookup import cuda_min_driver, cuda_releases
+    from provision.gpu.model import HostFacts
+
+    assert RoleVars("cuda", "Ubuntu 24.04")["__cuda_releases"] == list(cuda_releases())
     role_table = RoleVars("cuda", "Ubuntu 24.04")["__cuda_min_driver"]
-    for release in stack.cuda_releases():
-        assert role_table[release] == stack.cuda_min_driver(release)
+    for release in cuda_releases():
+        assert role_table[release] == cuda_min_driver(release)
     for os_name in ("Debian 12", "Ubuntu 22.04", "Ubuntu 24.04"):
         os_id, release = os_name.split()
-        row = stack.defaults(stack.HostFacts(os_id.lower(), release, "x86_64"))
+        row = defaults(HostFacts(os_id.lower(), release, "x86_64"))
         cuda, cudnn = RoleVars("cuda", os_name), RoleVars("cudnn", os_name)
         assert (cuda["__cuda_source"], cuda["__cuda_version"]) == (row.cuda_source, row.cuda_version)
         assert cudnn["__cudnn_source"] == row.cudnn_source
         assert cudnn["__cudnn_major"] == row.cudnn_version
-        assert cudnn["__cudnn_package"] == stack.cudnn_package(row.cudnn_version, row.cuda_version)
+        assert cudnn["__cudnn_package"] == cudnn_package(row.cudnn_version, row.cuda_version)
 
 
 GTX_1080 = ("02:00.0 VGA compatible controller [0300]: NVIDIA Corporation GP104 [GeForce GTX 1080] "

@@ -1,7 +1,7 @@
 """Recorded facts -> the resolver's HostFacts (provision/facts.py)."""
 
 from provision.facts import host_facts
-from provision.gpu.stack import HostFacts
+from provision.gpu.model import HostFacts
 
 RECORD = {
     "os": {"id": "ubuntu", "version": "24.04", "codename": "noble"},

@@ -563,16 +563,19 @@ def test_argument_specs_document_every_default():
     "debian_cuda_repo_ampere", "debian_cuda_repo_pascal", "debian_cuda_repo_570",
 ])
 def test_auto_choices_match_the_python_resolver(name):
-    stack = pytest.importorskip("provision.gpu.stack")
-    parsers = pytest.importorskip("provision.gpu.parsers")
+    from provision.gpu import stack
+    from provision.gpu.model import HostFacts
+    from provision.gpu.pci_bus import parse_lspci
+    from provision.gpu.variables import VARIABLES
+
     case = CASES[name]
     distribution, version = case["fake"]["distribution"], case["fake"]["distribution_version"]
     lines = case.get("__nvidia_driver_lspci", {}).get("stdout_lines", [])
-    facts = stack.HostFacts(
+    facts = HostFacts(
         os_id=distribution.lower(), os_version=version.split(".")[0] if distribution == "Debian" else version,
-        arch="x86_64", gpus=tuple(parsers.parse_lspci("\n".join(lines))),
+        arch="x86_64", gpus=tuple(parse_lspci("\n".join(lines))),
     )
-    chosen = {k: v for k, v in case.items() if k in stack.VARIABLES}
+    chosen = {k: v for k, v in case.items() if k in VARIABLES}
     resolved = stack.resolve(chosen, facts, ["nvidia_driver"]).stack
     r = Case(name)
     assert (r["source"], r["flavor"]) == (resolved.nvidia_driver_source, resolved.nvidia_driver_flavor)

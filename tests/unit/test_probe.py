@@ -9,7 +9,7 @@ import pytest
 from provision import remote
 from provision.errors import HostFailedError
 from provision.facts import host_facts
-from provision.gpu.parsers import NVIDIA_SMI_QUERY
+from provision.gpu.commands import NVIDIA_SMI_QUERY
 from provision.inventory import Inventory
 from provision.probe import SCRIPT, facts_from_sections, probe_host, probe_hosts, split_sections
 from tests.conftest import snapshot
@@ -100,7 +100,7 @@ def _inventory_host(workspace, name="rig1"):
     return Inventory(workspace.inventory).get(name)
 
 
-def test_the_script_uses_the_gpu_parsers_query_and_reads_df_with_its_header():
+def test_the_script_uses_the_gpu_commands_query_and_reads_df_with_its_header():
     assert NVIDIA_SMI_QUERY in SCRIPT
     assert "df -P -k /\n" in SCRIPT and "tail" not in SCRIPT.split("s df;")[1].split("\n")[0]
 

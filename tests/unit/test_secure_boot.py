@@ -2,7 +2,7 @@
 
 Three states everywhere: the key never enrolled (or not made yet), enrolled, and shim's
 validation disabled. The parser reads ``mokutil --test-key``; ``rigforge probe`` records
-it; the resolver (provision/gpu/stack.py) and the role's preflight (roles/nvidia_driver,
+it; the resolver (provision/gpu/rules/secure_boot.py) and the role's preflight (roles/nvidia_driver,
 vars/guard.yml, templated here by Ansible's own Templar) decide the same way.
 """
 
@@ -14,8 +14,9 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 from provision.facts import host_facts
-from provision.gpu import parsers
-from provision.gpu.stack import HostFacts, resolve
+from provision.gpu import mokutil
+from provision.gpu.model import HostFacts
+from provision.gpu.stack import resolve
 from provision.probe import SCRIPT, facts_from_sections, split_sections
 
 ROLE = Path(__file__).resolve().parents[1].parent / "roles" / "nvidia_driver"
@@ -44,10 +45,10 @@ UBUNTU_KEY = "/var/lib/shim-signed/mok/MOK.der"
     ("", f"CA of {DKMS_KEY} is already enrolled\n", 255, "unknown", None),
 ])
 def test_mokutil_test_key_reads_the_text_not_the_exit_status(stdout, stderr, rc, state, where):
-    found = parsers.parse_mokutil_test_key(stdout, stderr, rc)
+    found = mokutil.parse_mokutil_test_key(stdout, stderr, rc)
     assert (found.state, found.where) == (state, where)
     assert found.enrolled is (state == "enrolled")
-    assert found.state in parsers.MOK_KEY_STATES
+    assert found.state in mokutil.MOK_KEY_STATES
 
 
 # --- the probe ---------------------------------------------------------------------------------

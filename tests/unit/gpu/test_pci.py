@@ -100,7 +100,7 @@ def test_compute_capability_and_generation():
 def test_docstring_examples_hold():
     import doctest
 
-    from provision.gpu import parsers, stack
+    from provision.gpu import cuda_versions, cudnn, nvidia_smi, packages, stack
 
-    for module in (pci, parsers, stack):
+    for module in (pci, cuda_versions, nvidia_smi, cudnn, stack, packages):
         assert doctest.testmod(module).failed == 0, module.__name__
