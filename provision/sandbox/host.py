@@ -80,6 +80,8 @@ class HostState:
     @classmethod
     def load(cls, path: Path) -> HostState:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):  # a record overwritten with other JSON is a lost record
+            raise ValueError(f"{path} holds no object")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

@@ -40,7 +40,7 @@ def test_a_missing_host_and_a_lost_record_are_told_apart(store):
     assert err.value.hint == "remove what is left of it: rigforge sandbox down rig1"
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"name": "rig1"}', ""])
+@pytest.mark.parametrize("text", ["{not json", '{"name": "rig1"}', "", "[]", '"rig1"'])
 def test_an_unreadable_record_is_a_lost_one(store, text):
     store.host_dir("rig1").mkdir(parents=True)
     store.state_path("rig1").write_text(text)
