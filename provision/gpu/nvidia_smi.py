@@ -28,7 +28,7 @@ def _smi_value(value: str) -> str | None:
     return None if value in ("", "N/A", "[N/A]", "[Not Supported]") else value
 
 
-def _smi_int(value: str | None) -> int | None:
+def smi_int(value: str | None) -> int | None:
     if value is None:
         return None
     number = value.split()[0]
@@ -60,10 +60,10 @@ def parse_nvidia_smi_query(text: str) -> list[SmiGpu]:
         cell = {field: _smi_value(value) for field, value in zip(fields, row, strict=True)}
         gpus.append(
             SmiGpu(
-                index=_smi_int(cell.get("index")),
+                index=smi_int(cell.get("index")),
                 name=cell["name"] or "",
                 driver_version=cell.get("driver_version"),
-                memory_total_mib=_smi_int(cell.get("memory.total")),
+                memory_total_mib=smi_int(cell.get("memory.total")),
                 pci_bus_id=cell.get("pci.bus_id"),
             )
         )

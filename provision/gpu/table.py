@@ -2,8 +2,8 @@
 
 The table is ``roles/gpu_stack/vars/main.yml`` (shipped with the roles): driver branches with
 their end of life, GPU generations, CUDA minimum drivers, cuDNN builds, operating systems,
-package names per source and branch, hold patterns. Every row carries its source and the
-date it was checked; this module only reads it.
+package names per source and branch, hold patterns, what each Xid event means. Every row
+carries its source and the date it was checked; this module only reads it.
 
 >>> table().branch("580").eol
 '2028-06'
@@ -62,6 +62,22 @@ class Cudnn:
     installable: bool = True
 
 
+@dataclass(frozen=True)
+class XidInfo:
+    """A row of ``xid_events``: NVIDIA's name, meaning and resolution buckets for an Xid, rigforge's
+    category and fix, the row's source, and a note where NVIDIA did not confirm something."""
+
+    xid: int
+    name: str
+    meaning: str
+    category: str
+    immediate: str
+    investigatory: str
+    fix: str
+    source: str
+    note: str = ""
+
+
 def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
@@ -103,6 +119,13 @@ class Table:
         self.default_branch: str = str(raw["default_branch"])
         self.default_cuda: str = str(raw["default_cuda"])
         self.default_cudnn: str = str(raw["default_cudnn"])
+        self.xid_events = {
+            int(row["xid"]): XidInfo(
+                int(row["xid"]), row["name"], row["meaning"], row["category"], row["immediate"],
+                row["investigatory"], row["fix"], row["source"], row.get("note", ""),
+            )
+            for row in raw.get("xid_events", ())
+        }
 
     # branches
     def branch(self, branch: str) -> Branch | None:
@@ -123,6 +146,11 @@ class Table:
     def cuda_min_branch(self, cuda: str) -> int | None:
         driver = self.cuda_min_driver(cuda)
         return int(driver.split(".")[0]) if driver else None
+
+    # Xid events
+    def xid_event(self, xid: int) -> XidInfo | None:
+        """What an Xid number means and its usual fix, e.g. ``table().xid_event(79).category``."""
+        return self.xid_events.get(int(xid))
 
     # operating systems
     def os_row(self, key: str | None) -> dict | None:

@@ -15,13 +15,18 @@ import pytest
 
 from provision.gpu import (
     commands,
+    container_errors,
     cuda_versions,
     kernel_module,
     mokutil,
     nvidia_smi,
+    nvidia_smi_health,
+    ollama_ps,
     parsing,
     pci_bus,
     system,
+    torch_cuda,
+    xid,
 )
 
 DATA = Path(__file__).parents[1] / "data" / "gpu"
@@ -30,7 +35,8 @@ FOLDERS = sorted(p for p in DATA.iterdir() if p.is_dir())
 #: ``parse_<name>`` -> the parser, from every module of parsers.
 PARSERS = {
     name.removeprefix("parse_"): value
-    for module in (pci_bus, nvidia_smi, mokutil, kernel_module, cuda_versions, system)
+    for module in (pci_bus, nvidia_smi, mokutil, kernel_module, cuda_versions, system,
+                   xid, ollama_ps, nvidia_smi_health, container_errors, torch_cuda)
     for name, value in vars(module).items()
     if name.startswith("parse_") and callable(value)
 }
