@@ -64,15 +64,19 @@ def run_ci(
     narrowing: list[str] | None,
     keep: bool = False,
     say: Callable[[str], None] = print,
+    backend: str | None = None,
+    image: str | None = None,
 ) -> CiResult:
     """Sandbox up, provision, idempotence, verify, sandbox down (unless ``keep``)."""
     from provision import deploy, hosts
     from provision.inventory import Host
     from provision.known_hosts import HostKey
-    from provision.sandbox import get_backend
+    from provision.sandbox import backends, get_backend
 
-    backend = get_backend()
+    chosen, why = backends.choose(backend)
+    backend = get_backend(chosen, image)
     backend.preflight()
+    say(f"backend: {chosen} ({why})")
     name = f"ci{os.getpid() % 100000}"
     cws = ci_workspace(workspace, workspace.state_dir / "ci" / name)
     result = CiResult(name)

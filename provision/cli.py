@@ -1,9 +1,9 @@
-"""The ``rigforge`` command: parse, prompt, call one command (provision/commands/), print
-(provision/run_output.py). The only module that imports Click; help texts are in cli_help.py.
-Heavy imports happen inside the commands, so that ``--help`` stays fast."""
+"""The ``rigforge`` command: parse, prompt, call one command (provision/commands/), print (run_output.py).
+The only module that imports Click; help texts are in cli_help.py; heavy imports wait (fast --help)."""
 
 import importlib
 import sys
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,19 +65,18 @@ limit_option = opt("--limit")
 components_option = click.option("--components", cls=ComponentsOption)
 yes_option = opt("--yes", "-y", key="yes", is_flag=True)
 PATH_OUT = click.Path(dir_okay=False, path_type=Path)
+json_option = opt("--json", "as_json", key="json", is_flag=True)
+_err = partial(click.echo, err=True)
 
 
-def json_option(key="json"):
-    return opt("--json", "as_json", key=key, is_flag=True)
+def backend_options(command):  # sandbox up and ci: what the throwaway host runs in
+    command = opt("--image", metavar="REF")(command)
+    return opt("--backend", type=click.Choice(["nspawn", "podman", "docker"]))(command)
 
 
-def become_options(command):
-    command = opt("--vault-password-file", type=click.Path(exists=True, dir_okay=False))(command)
+def run_options(command):  # plan, provision, update-drivers: become, vault, --json
+    command = json_option(opt("--vault-password-file", type=click.Path(exists=True, dir_okay=False))(command))
     return opt("--ask-become-pass", "ask_pass", is_flag=True)(command)
-
-
-def _err(message: str) -> None:
-    click.echo(message, err=True)
 
 
 def _exit(succeeded: bool) -> None:
@@ -111,9 +110,11 @@ host, stack, pins, sandbox = (main.group(name, help=HELP[name])(lambda: None)
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @opt("--force", is_flag=True)
 @opt("--ci", key="init_ci", type=click.Choice(["github"]))
+@opt("--rigforge-source", metavar="SOURCE")
 @pass_state
-def init(state, directory, force, ci):
-    run_output.print_init(click.echo, commands.workspace.init(directory or state.workspace_dir, force, ci))
+def init(state, directory, force, ci, rigforge_source):
+    run_output.print_init(click.echo, commands.workspace.init(directory or state.workspace_dir, force, ci,
+                                                              rigforge_source))
 
 
 @host.command("add", help=HELP["host_add"])
@@ -133,7 +134,7 @@ def host_add(state, name, address, user, port, key, groups, accept_host_key):
 
 
 @host.command("list", help=HELP["host_list"])
-@json_option()
+@json_option
 @pass_state
 def host_list(state, as_json):
     run_output.print_hosts(click.echo, commands.hosts.list_all(state.workspace()), as_json)
@@ -148,7 +149,7 @@ def host_remove(state, name):
 
 @main.command(help=HELP["probe"])
 @click.argument("names", nargs=-1)
-@json_option()
+@json_option
 @opt("--no-record", is_flag=True)
 @pass_state
 def probe(state, names, as_json, no_record):
@@ -167,8 +168,7 @@ def _converge(state, ui, as_json, vault_password_file, **how):
 @main.command(help=HELP["plan"])
 @limit_option
 @components_option
-@become_options
-@json_option()
+@run_options
 @pass_state
 def plan(state, limit, components, ask_pass, vault_password_file, as_json):
     _converge(state, _ui(True, "plan", "", ask_pass), as_json, vault_password_file, limit=limit,
@@ -180,10 +180,9 @@ def plan(state, limit, components, ask_pass, vault_password_file, as_json):
 @components_option
 @yes_option
 @opt("--check-idempotence", is_flag=True)
-@become_options
 @opt("--retry-failed", is_flag=True)
 @opt("--full", key="provision_full", is_flag=True)
-@json_option()
+@run_options
 @pass_state
 def provision(state, limit, components, yes, check_idempotence, ask_pass, vault_password_file,
               retry_failed, full, as_json):
@@ -198,8 +197,7 @@ def provision(state, limit, components, yes, check_idempotence, ask_pass, vault_
 @limit_option
 @opt("--serial", type=click.IntRange(min=1), default=1, show_default=True)
 @yes_option
-@become_options
-@json_option()
+@run_options
 @pass_state
 def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_file, as_json):
     ui = _ui(yes, "update-drivers changes hosts", "pass --yes", ask_pass)
@@ -216,13 +214,12 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
      show_default=True)
 @opt("--output", type=PATH_OUT)
 @opt("--full", key="verify_full", is_flag=True)
-@json_option("verify_json")
+@opt("--json", "as_json", key="verify_json", is_flag=True)
 @pass_state
 def verify(state, limit, components, fmt, output, full, as_json):
     fmt = "json" if as_json else fmt
     result = commands.verify.verify(state.workspace(), limit, components, full, output=output, fmt=fmt)
-    run_output.print_verify(None if output else None if output else click.echo, _err, result, fmt,
-                            state.verbose)
+    run_output.print_verify(None if output else click.echo, _err, result, fmt, state.verbose)
     _exit(result.succeeded)
 
 
@@ -230,9 +227,10 @@ def verify(state, limit, components, fmt, output, full, as_json):
 @components_option
 @opt("--junit", type=PATH_OUT)
 @opt("--keep", is_flag=True)
+@backend_options
 @pass_state
-def ci(state, components, junit, keep):
-    result = commands.ci.ci(state.workspace(), components, keep=keep, say=_err, junit=junit)
+def ci(state, components, junit, keep, backend, image):
+    result = commands.ci.ci(state.workspace(), components, keep, _err, junit, backend, image)
     run_output.print_ci(click.echo, result)
     _exit(result.ok)
 
@@ -244,7 +242,7 @@ def ci(state, components, junit, keep):
 @opt("--kernel", default=None, metavar="RELEASE")
 @opt("--components", key="stack_components", default=",".join(registry.with_resolver_rules()),
      show_default=True)
-@json_option()
+@json_option
 def stack_show(os_key, gpus, sets, kernel, components, as_json):
     result = commands.stack_show.show(os_key, gpus, sets, components=components, kernel=kernel)
     run_output.print_stack_show(click.echo, result.as_dict(), as_json)
@@ -254,7 +252,7 @@ def stack_show(os_key, gpus, sets, kernel, components, as_json):
 @click.argument("components", nargs=-1, metavar="[COMPONENT]...")
 @opt("--version", key="pins_version", default=None, metavar="V")
 @opt("--yes", key="pins_yes", is_flag=True)
-@json_option()
+@json_option
 @pass_state
 def pins_update(state, components, version, yes, as_json):
     ui = _ui(yes, "pins update writes inventory/group_vars/all.yml",
@@ -268,9 +266,11 @@ def pins_update(state, components, version, yes, as_json):
 @click.argument("name")
 # == provision.sandbox.image.RELEASES (a unit test keeps them equal): --help imports no sandbox code
 @opt("--release", type=click.Choice(["bookworm", "trixie"]), default="bookworm", show_default=True)
+@backend_options
 @pass_state
-def sandbox_up(state, name, release):
-    booted = commands.hosts.sandbox_up(state.workspace(), name, release, lambda m: _err(f"  {m}"))
+def sandbox_up(state, name, release, backend, image):
+    booted = commands.hosts.sandbox_up(state.workspace(), name, release, lambda m: _err(f"  {m}"),
+                                       backend, image)
     run_output.print_booted(click.echo, booted)
 
 
@@ -294,6 +294,6 @@ def sandbox_boot(name):
 
 
 @sandbox.command("list", help=HELP["sandbox_list"])
-@json_option()
+@json_option
 def sandbox_list(as_json):
     run_output.print_sandboxes(click.echo, commands.hosts.sandbox_list(), as_json)

@@ -31,8 +31,21 @@ inventory/hosts.yml, inventory/group_vars/{all,sandbox}.yml and .gitignore.
 
 An existing workspace is refused unless --force is given; --force rewrites
 the generated files and keeps your inventory, vars and known_hosts.
-With --ci github it also writes .github/workflows/rigforge.yml, which runs
-`rigforge ci` on GitHub's ubuntu-latest runners.""",
+
+With --ci github it also writes .github/workflows/rigforge.yml: on each push
+and pull request, GitHub's ubuntu-latest runners install Podman and rigforge
+and run `rigforge ci --backend podman` once per image (Ubuntu 22.04, 24.04,
+26.04, Debian 12, 13), keeping each JUnit report. rigforge is on no package
+index, so the workspace carries the one CI installs (--rigforge-source):
+
+\b
+  wheel           (default) a wheel of this rigforge, written to
+                  ci/rigforge-VERSION-py3-none-any.whl; commit it
+  git+URL@COMMIT  that commit of a rigforge repository, in full (40 hex
+                  digits: a branch or a tag can move)
+
+ci/rigforge-source records the choice; `init --force --ci github` keeps it
+and rebuilds the wheel.""",
     'host': 'Add, list and remove the rigs in the inventory.',
     'host_add': """Add host NAME and record its SSH host key in the workspace's known_hosts.
 
@@ -148,6 +161,8 @@ OPTION_HELP: dict[str, str] = {
     "ask_pass": "Prompt for the sudo password.",
     "force": "Refresh generated files in an existing workspace.",
     "init_ci": "Also write a CI workflow that runs `rigforge ci` (GitHub Actions).",
+    "rigforge_source": "With --ci: where the workflow installs rigforge from: `wheel` or "
+    "`git+URL@COMMIT` (default: the recorded one, else wheel).",
     "address": "IP address or DNS name.",
     "user": "SSH user (an ordinary user with sudo is fine).",
     "key": "Private key file for SSH.",
@@ -167,6 +182,12 @@ OPTION_HELP: dict[str, str] = {
     "verify_json": "The same as --format json (as for every command).",
     "junit": "Write a JUnit XML report (the steps, then every check) here.",
     "keep": "Keep the sandbox host (and its workspace copy).",
+    "backend": "What runs the throwaway host: nspawn (systemd-nspawn on a cached Debian root), "
+    "podman or docker (a systemd container). Default: $RIGFORGE_SANDBOX_BACKEND, else the first "
+    "installed of nspawn, podman, docker (the output says which).",
+    "image": "podman/docker only: the image the host is made from (any image with systemd and "
+    "sshd, or with apt to add them in a build step, e.g. ubuntu:24.04). Default: rigforge's own "
+    "Debian image, imported from the cached root filesystem (no registry needed).",
     "os": "ubuntu-22.04, ubuntu-24.04, ubuntu-26.04, debian-12 or debian-13.",
     "gpu": "An NVIDIA PCI ID (10de:2684); repeat.",
     "set": "A stack variable (nvidia_driver_branch=590, cuda_version=12.9, ...); repeat.",

@@ -9,13 +9,15 @@ Layout::
     inventory/group_vars/     stack choices (all.yml) and the sandbox profile (sandbox.yml)
     known_hosts               the SSH host keys rigforge recorded
     .rigforge/                local state: run artifacts, generated ssh_config (not for git)
+    .github/workflows/, ci/   with --ci github: the workflow, and the rigforge it installs
+                              (provision/ci_source.py)
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision import __version__, assets, components, fsutil, registry
-from provision.errors import WorkspaceError
+from provision import __version__, assets, ci_source, components, fsutil, registry
+from provision.errors import UsageError, WorkspaceError
 
 #: Files init generates from templates; --force regenerates these.
 GENERATED = {
@@ -100,25 +102,39 @@ def _write_playbooks(path: Path) -> list[str]:
     return written
 
 
-def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Workspace, list[str]]:
+def _ci_source(path: Path, ci: str | None, rigforge_source: str | None) -> ci_source.Source | None:
+    """The source the CI workflow installs rigforge from (checked, a wheel built); writes nothing."""
+    if ci is None:
+        if rigforge_source is not None:
+            raise UsageError("--rigforge-source is where the CI workflow installs rigforge from, "
+                             "and no workflow is written without --ci",
+                             hint="add --ci github, or leave --rigforge-source out")
+        return None
+    if ci not in CI_WORKFLOWS:
+        raise WorkspaceError(f"unknown CI system {ci!r}", hint=f"choose one of: {', '.join(CI_WORKFLOWS)}")
+    return ci_source.prepare(path, rigforge_source)
+
+
+def init(path: Path, force: bool = False, ci: str | None = None,
+         rigforge_source: str | None = None) -> tuple[Workspace, list[str]]:
     """Create a workspace at ``path``; returns it and the files written.
 
     Without ``force`` an existing workspace (or any file init would write) is refused.
     With ``force`` the generated files, roles and playbooks are refreshed and the user's
-    inventory, vars and known_hosts are kept.
+    inventory, vars and known_hosts are kept. With ``ci`` the CI workflow is written too,
+    with the rigforge it installs (``rigforge_source``: see provision/ci_source.py).
     """
     path = path.resolve()
     if path.exists() and not path.is_dir():
         raise WorkspaceError(f"{path} exists and is not a directory", hint="choose another DIR")
-    if ci is not None and ci not in CI_WORKFLOWS:
-        raise WorkspaceError(f"unknown CI system {ci!r}", hint=f"choose one of: {', '.join(CI_WORKFLOWS)}")
+    installs = _ci_source(path, ci, rigforge_source)  # the rigforge the CI workflow installs
     generated = dict(GENERATED)
     if ci:
         workflow, template = CI_WORKFLOWS[ci]
         generated[workflow] = template
     clashes = [
         name
-        for name in [*generated, *USER_FILES, *SHIPPED_DIRS]
+        for name in [*generated, *USER_FILES, *SHIPPED_DIRS, *(installs.files() if installs else [])]
         if (path / name).exists()
     ]
     if clashes and not force:
@@ -129,7 +145,7 @@ def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Worksp
         )
     from provision.render import render  # jinja2: only init needs it
 
-    context = _context()
+    context = _context() | (ci_source.workflow_context(installs) if installs else {})
     written = []
     for name, template in generated.items():
         fsutil.write_text(path / name, render(template, context))
@@ -144,5 +160,7 @@ def init(path: Path, force: bool = False, ci: str | None = None) -> tuple[Worksp
         fsutil.replace_tree(source, path / name)
         written.append(f"{name}/")
     written += _write_playbooks(path)
+    if installs:
+        written += ci_source.write(path, installs)
     (path / ".rigforge").mkdir(exist_ok=True)
     return Workspace(path), written

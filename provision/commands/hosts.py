@@ -40,15 +40,17 @@ class Booted:
     registered: bool = True
 
 
-def sandbox_up(workspace: Workspace, name: str, release: str,
-               progress: Callable[[str], None]) -> Booted:
+def sandbox_up(workspace: Workspace, name: str, release: str, progress: Callable[[str], None],
+               backend: str | None = None, image: str | None = None) -> Booted:
     """Boot a sandbox host and register it (group ``sandbox``, its host keys read from it)."""
-    from provision.sandbox import get_backend
+    from provision.sandbox import backends, get_backend
     from provision.sandbox.image import describe_release
 
     hosts.check_can_add(workspace, name)
-    manager = get_backend()
+    chosen, why = backends.choose(backend)
+    manager = get_backend(chosen, image)
     manager.preflight()
+    progress(f"backend: {chosen} ({why})")
     booted = manager.up(name, progress=progress, release=release)
     keys = [HostKey.parse(line) for line in booted.host_keys]
     hosts.register(
@@ -94,4 +96,4 @@ def sandbox_list() -> list[dict]:
     from provision.sandbox import get_backend
 
     return [{"name": h.name, "address": h.address, "running": h.running, "user": h.user,
-             "release": h.release} for h in get_backend().list()]
+             "release": h.release, "backend": h.backend} for h in get_backend().list()]

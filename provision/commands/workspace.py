@@ -14,5 +14,6 @@ class InitResult:
     written: list[str]
 
 
-def init(directory: Path, force: bool = False, ci: str | None = None) -> InitResult:
-    return InitResult(*ws_mod.init(directory, force=force, ci=ci))
+def init(directory: Path, force: bool = False, ci: str | None = None,
+         rigforge_source: str | None = None) -> InitResult:
+    return InitResult(*ws_mod.init(directory, force=force, ci=ci, rigforge_source=rigforge_source))

@@ -1,20 +1,22 @@
-"""Sandbox backends: how a throwaway test host is made. One is implemented and tested here.
+"""Sandbox backends: how a throwaway test host is made.
 
-``nspawn`` (systemd-nspawn + mmdebstrap, :class:`SandboxManager`) is the backend that works
-on the machines this project is developed on. The :class:`Backend` protocol is what another
-backend (Docker or Podman running systemd inside a container, for CI runners that have
-them) must provide; rigforge's commands use only this protocol and :func:`get_backend`.
+``nspawn`` (systemd-nspawn + mmdebstrap) boots the host on an overlay of the cached Debian
+root; ``podman`` and ``docker`` run it as a systemd container (see ``container``). All three
+are :class:`SandboxManager` with another ``backend``: a host's record names its backend, so
+``halt``, ``boot``, ``down`` and ``list`` act on every host whichever backend made it.
+rigforge's commands use only the :class:`Backend` protocol and :func:`get_backend`.
 """
 
 import os
 from collections.abc import Callable
 from typing import Protocol
 
-from provision.errors import SandboxSetupError
+from provision.errors import SandboxSetupError, UsageError
 
 from .host import SandboxHost
 from .image import DEFAULT_RELEASE
 from .manager import SandboxManager
+from .system import which
 
 ENV_BACKEND = "RIGFORGE_SANDBOX_BACKEND"
 DEFAULT_BACKEND = "nspawn"
@@ -42,15 +44,46 @@ class Backend(Protocol):
     def list(self) -> list[SandboxHost]: ...
 
 
-BACKENDS: dict[str, Callable[[], Backend]] = {"nspawn": SandboxManager}
+#: Where the default looks, in order: the first whose tools are on this machine wins.
+ORDER = ("nspawn", "podman", "docker")
+_TOOLS = {"nspawn": ("systemd-nspawn", "mmdebstrap"), "podman": ("podman",), "docker": ("docker",)}
 
 
-def get_backend(name: str | None = None) -> Backend:
-    """The backend named by ``name``, ``$RIGFORGE_SANDBOX_BACKEND``, or the default."""
-    name = name or os.environ.get(ENV_BACKEND) or DEFAULT_BACKEND
+def _container(engine: str) -> Callable[[str | None], Backend]:
+    return lambda image=None: SandboxManager(backend=engine, image=image)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "nspawn": lambda image=None: SandboxManager(),
+    "podman": _container("podman"),
+    "docker": _container("docker"),
+}
+
+
+def choose(name: str | None = None) -> tuple[str, str]:
+    """(the backend to use, why): ``name``, ``$RIGFORGE_SANDBOX_BACKEND``, or the first of
+    ``ORDER`` whose tools are installed (nspawn when none is, so that its preflight says
+    what to install)."""
+    if name:
+        return name, "chosen with --backend"
+    if os.environ.get(ENV_BACKEND):
+        return os.environ[ENV_BACKEND], f"set in {ENV_BACKEND}"
+    for candidate in ORDER:
+        if all(which(tool) for tool in _TOOLS[candidate]):
+            return candidate, f"the first available of {', '.join(ORDER)}"
+    return DEFAULT_BACKEND, f"none of {', '.join(ORDER)} is installed"
+
+
+def get_backend(name: str | None = None, image: str | None = None) -> Backend:
+    """The backend named by ``name``, ``$RIGFORGE_SANDBOX_BACKEND``, or the first available;
+    ``image`` (a container backend's ``--image``) is what its new hosts are made from."""
+    name = choose(name)[0]
     if name not in BACKENDS:
         raise SandboxSetupError(
             f"unknown sandbox backend {name!r}",
             hint=f"available: {', '.join(sorted(BACKENDS))} (set {ENV_BACKEND})",
         )
-    return BACKENDS[name]()
+    if image is not None and name == "nspawn":
+        raise UsageError("--image needs a container backend (podman or docker), not nspawn",
+                         hint="add --backend podman (or docker), or leave --image out")
+    return BACKENDS[name](image) if image is not None else BACKENDS[name]()

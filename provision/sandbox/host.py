@@ -53,6 +53,7 @@ class SandboxHost:
     running: bool
     leader_pid: int | None
     release: str = DEFAULT_RELEASE  # the Debian suite it runs ("" when its state is lost)
+    backend: str = "nspawn"
 
     def known_hosts(self) -> str:
         """``known_hosts`` lines for this host, built from the keys read off its disk."""
@@ -76,6 +77,14 @@ class HostState:
     created: float = 0.0
     # the Debian suite of its image; records written before there was a choice are bookworm
     release: str = DEFAULT_RELEASE
+    # what runs it: "nspawn", or a container engine ("podman", "docker") with the container,
+    # the image it was made from, and the host keys read from inside it at its first boot
+    backend: str = "nspawn"
+    container: str = ""
+    image_ref: str = ""
+    host_keys: list[str] = field(default_factory=list)
+    # the http(s) archives an --image host's own apt sources name: the firewall lets it reach them
+    archives: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> HostState:

@@ -11,10 +11,12 @@ was written: it is still listed (so that ``down`` can find it), but it cannot be
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from provision.errors import SandboxError, SandboxSetupError
 
+from . import container_host
 from .host import SSH_PORT, HostState, SandboxHost, leader_of, nspawn_alive, read_host_keys
 from .image import USER
 from .system import is_mounted, run
@@ -74,7 +76,7 @@ class HostStore:
     def exists_error(self, name: str) -> SandboxError:
         """Why ``up`` refuses a name that is taken, and how to get out of it."""
         state = self.load_partial(name)
-        if state is not None and nspawn_alive(state.nspawn_pid, name):
+        if state is not None and self.runs(state)[0]:
             return SandboxError(
                 f"sandbox host {name} already exists and is running at {state.address}",
                 hint=f"remove it first: rigforge sandbox down {name}",
@@ -86,23 +88,37 @@ class HostStore:
             f"or remove it with `rigforge sandbox down {name}`",
         )
 
+    @staticmethod
+    def runs(state: HostState) -> tuple[bool, int | None]:
+        """(whether the host runs, the PID of its init as seen from here)."""
+        if state.backend != "nspawn":
+            return container_host.running(state)
+        if not nspawn_alive(state.nspawn_pid, state.name):
+            return False, None
+        return True, leader_of(state.nspawn_pid) if state.nspawn_pid else None
+
     def host(self, state: HostState) -> SandboxHost:
-        """What a caller sees of the host: its address, login and the host keys on its disk."""
-        hdir = self.host_dir(state.name)
-        merged = hdir / "merged"
-        # the host's keys are made at its first boot, so they live in the overlay's upper layer
-        root = merged if is_mounted(merged) else hdir / "upper"
-        running = nspawn_alive(state.nspawn_pid, state.name)
+        """What a caller sees of the host: its address, login and the host keys on its disk
+        (a container's, as read from inside it at its first boot)."""
+        running, leader = self.runs(state)
+        if state.backend != "nspawn":
+            keys = tuple(state.host_keys)
+        else:
+            hdir = self.host_dir(state.name)
+            merged = hdir / "merged"
+            # the host's keys are made at its first boot, so they live in the overlay's upper layer
+            keys = read_host_keys(merged if is_mounted(merged) else hdir / "upper")
         return SandboxHost(
             name=state.name,
             address=state.address,
             port=state.port,
             user=state.user,
             key_path=self.key_path,
-            host_keys=read_host_keys(root),
+            host_keys=keys,
             running=running,
-            leader_pid=leader_of(state.nspawn_pid) if running and state.nspawn_pid else None,
+            leader_pid=leader,
             release=state.release,
+            backend=state.backend,
         )
 
     def lost_host(self, name: str) -> SandboxHost:
@@ -120,3 +136,16 @@ class HostStore:
                 what=f"mounting the overlay root of {state.name}",
             )
         return merged
+
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def validate_name(name: str) -> str:
+    """A host name: a lower-case letter, then up to 19 of ``a-z``, ``0-9`` and ``-``."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise SandboxSetupError(
+            f"invalid sandbox host name {name!r}",
+            hint="use 1-20 characters: a lower-case letter first, then a-z, 0-9 or '-' (e.g. rig1)",
+        )
+    return name

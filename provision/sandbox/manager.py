@@ -28,7 +28,7 @@ from typing import Any
 
 from provision.errors import SandboxError, SandboxSetupError
 
-from . import cgroups
+from . import cgroups, container_host
 from .host import (
     PROPAGATE_DIR,
     HostState,
@@ -39,7 +39,7 @@ from .host import (
     stop_nspawn,
     wait_for_ssh,
 )
-from .hoststore import HostStore
+from .hoststore import HostStore, validate_name
 from .image import (
     DEFAULT_RELEASE,
     USER,
@@ -49,7 +49,7 @@ from .image import (
     describe_release,
     ensure_key,
 )
-from .mirrors import Mirrors, find_mirrors, host_nameservers
+from .mirrors import Mirrors, fence, find_mirrors, host_nameservers
 from .network import (
     SandboxNetwork,
     allocate_address,
@@ -65,25 +65,16 @@ from .system import (
     run,
     umount_below,
     which,
-    write_in_root,
+    write_guest_identity,
 )
 
 ENV_STATE_DIR = "RIGFORGE_SANDBOX_DIR"
 DEFAULT_STATE_DIR = Path("/var/lib/rigforge/sandbox")
-NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
 BOOT_TIMEOUT_S = 60.0
 HALT_GRACE_S = 15.0
 HOSTS_LOCK_TIMEOUT_S = 120.0
-REQUIRED_TOOLS = (
-    "mmdebstrap",
-    "systemd-nspawn",
-    "nft",
-    "ip",
-    "ssh",
-    "ssh-keygen",
-    "nsenter",
-    "mount",
-)
+CONTAINER_TOOLS = ("mmdebstrap", "nft", "ip", "ssh", "ssh-keygen", "nsenter")
+REQUIRED_TOOLS = ("mmdebstrap", "systemd-nspawn", "nft", "ip", "ssh", "ssh-keygen", "nsenter", "mount")
 GUEST_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
@@ -95,16 +86,6 @@ GUEST_ENV = {
 _REMOUNT_CGROUPS = 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$c" 2>/dev/null || true; done'
 
 Progress = Callable[[str], None]
-
-
-def validate_name(name: str) -> str:
-    """A host name: a lower-case letter, then up to 19 of ``a-z``, ``0-9`` and ``-``."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise SandboxSetupError(
-            f"invalid sandbox host name {name!r}",
-            hint="use 1-20 characters: a lower-case letter first, then a-z, 0-9 or '-' (e.g. rig1)",
-        )
-    return name
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -121,7 +102,10 @@ class SandboxManager:
     hosts/<name>/      one host (see ``provision.sandbox.host`` and ``hoststore``)
     """
 
-    def __init__(self, state_dir: Path | None = None):
+    def __init__(self, state_dir: Path | None = None, backend: str = "nspawn", image: str | None = None):
+        """``backend`` and ``image`` (container backends only) are what ``up`` makes new
+        hosts with; every other call acts on a host by the backend in its record."""
+        self.backend, self.image = backend, image
         default = os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR
         self.state_dir = Path(state_dir or default).absolute()
         self.key_path = self.state_dir / "id_ed25519"
@@ -134,10 +118,16 @@ class SandboxManager:
     def preflight(self) -> None:
         """Raise ``SandboxSetupError`` unless this machine can run sandbox hosts."""
         self._require_root()
-        missing = [tool for tool in REQUIRED_TOOLS if not which(tool)]
+        if self.backend != "nspawn":
+            container_host.engine(self.backend)  # absent: exit 2 with the install command
+        tools = REQUIRED_TOOLS if self.backend == "nspawn" else CONTAINER_TOOLS
+        if self.image:  # mmdebstrap and a Debian archive build the default image only
+            tools = tuple(tool for tool in tools if tool != "mmdebstrap")
+        missing = [tool for tool in tools if not which(tool)]
         if missing:
             raise SandboxSetupError(f"missing tools for sandbox hosts: {', '.join(missing)}", hint=APT_HINT)
-        self.mirrors()
+        if not self.image:
+            self.mirrors()
         if not host_nameservers():
             raise SandboxSetupError(
                 "no IPv4 DNS resolver in /etc/resolv.conf that a sandbox host could reach",
@@ -162,6 +152,10 @@ class SandboxManager:
         if self._mirrors is None:
             self._mirrors = find_mirrors()
         return self._mirrors
+
+    def _fence(self) -> Mirrors:
+        """What the firewall lets every host reach (see ``mirrors.fence``)."""
+        return fence(self.mirrors, [s.archives for s in self.store.states().values() if s])
 
     # --- image ----------------------------------------------------------------------------
 
@@ -188,7 +182,11 @@ class SandboxManager:
         self.preflight()
         if self.store.host_dir(name).exists():
             raise self.store.exists_error(name)
-        image = self.ensure_image(progress, release)
+        archives: list[str] = []
+        if self.image:  # an --image that cannot become a host changes nothing
+            archives, image = container_host.check_image(self.backend, self.image), ""
+        else:
+            image = str(self.ensure_image(progress, release))
         subnet = subnet_from_env(os.environ)
         with self._hosts_lock():
             if self.store.host_dir(name).exists():
@@ -200,11 +198,16 @@ class SandboxManager:
                 address=str(addr),
                 veth=veth_name(subnet, addr),
                 netns=netns_name(name),
-                image=str(image),
+                image=image,
                 user=USER,
                 created=time.time(),
                 release=release,
+                backend=self.backend,
+                port=container_host.free_port() if self.backend == "docker" else 22,
+                archives=archives,
             )
+            if self.backend == "docker":  # no veth: the freed address's veth name is the next host's
+                state.address, state.veth = "127.0.0.1", ""
             self.store.create(state)
         return self._start_or_stop(state, progress, fresh=True)
 
@@ -214,9 +217,9 @@ class SandboxManager:
         validate_name(name)
         self.preflight()
         state = self.store.load(name)
-        if nspawn_alive(state.nspawn_pid, name):
+        if self.store.runs(state)[0]:
             return self.store.host(state)
-        if not Path(state.image).is_dir():
+        if not container_host.bootable(state):
             raise SandboxError(
                 f"the image of {name} ({state.image}) is gone",
                 hint=f"recreate it: rigforge sandbox down {name} && "
@@ -246,6 +249,7 @@ class SandboxManager:
         state = self.store.load_partial(name)
         if state is not None:
             self._stop(state)
+            container_host.remove(state)
         else:
             rmdir_quiet(PROPAGATE_DIR / name)
         network = self._network()
@@ -314,13 +318,10 @@ class SandboxManager:
 
     def _start(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
         name, hdir = state.name, self.store.host_dir(state.name)
-        network = self._network()
-        with self._hosts_lock():
-            if fresh:  # an earlier crashed run may have left a namespace or veth of that name
-                network.detach(state.netns, state.veth)
-            _say(progress, f"network: {state.address} on bridge rigforge0")
-            network.up(self.mirrors(), host_nameservers())
-            network.attach(state.netns, state.veth, state.address)
+        if state.backend != "docker":  # Docker hosts publish SSH on loopback instead
+            self._attach(state, progress, fresh)
+        if state.backend != "nspawn":
+            return self._start_container(state, progress, fresh)
         merged = self.store.mount_root(state)
         if fresh:
             self._write_guest_identity(merged, name)
@@ -348,20 +349,38 @@ class SandboxManager:
         return host
 
     def _write_guest_identity(self, root: Path, name: str) -> None:
-        """Hostname, /etc/hosts and a resolver the host can reach (this machine's first)."""
-        write_in_root(root, "etc/hostname", f"{name}\n")
-        write_in_root(
-            root,
-            "etc/hosts",
-            f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
-            "::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        )
-        write_in_root(root, "etc/resolv.conf", f"nameserver {host_nameservers()[0]}\n")
+        write_guest_identity(root, name, host_nameservers()[0])  # this machine's first resolver
+
+    def _attach(self, state: HostState, progress: Progress | None, fresh: bool) -> None:
+        network = self._network()
+        with self._hosts_lock():
+            if fresh:  # an earlier crashed run may have left a namespace or veth of that name
+                network.detach(state.netns, state.veth)
+            _say(progress, f"network: {state.address} on bridge rigforge0")
+            network.up(self._fence(), host_nameservers())
+            network.attach(state.netns, state.veth, state.address)
+
+    def _start_container(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
+        if fresh:
+            rootfs = None if self.image else self.ensure_image(progress, state.release)
+            state.image_ref = container_host.prepare_image(
+                self.backend, rootfs, self.image, self.key_path, state.netns, progress)
+            state.save(self.store.state_path(state.name))
+        _say(progress, f"booting {state.name} in {state.backend} from {state.image_ref}")
+        started = time.monotonic()
+        hdir, dns = self.store.host_dir(state.name), host_nameservers()[0]
+        host = container_host.start(state, hdir, lambda: self.store.host(state), dns, fresh, BOOT_TIMEOUT_S)
+        state.save(self.store.state_path(state.name))
+        elapsed = time.monotonic() - started
+        _say(progress, f"{state.name} is up at {host.address}:{host.port} ({elapsed:.1f} s)")
+        return host
 
     def _stop(self, state: HostState) -> None:
         """Halt nspawn, kill what is left in the host's cgroups, and remove those cgroups."""
         name = state.name
+        if state.backend != "nspawn":
+            container_host.stop(state)
+            return
         if state.nspawn_pid:
             stop_nspawn(state.nspawn_pid, name, HALT_GRACE_S)
         # only directories of the form .../rigforge-sandbox/<name>: never act on a corrupt record

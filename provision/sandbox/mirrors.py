@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,13 +31,16 @@ _OPTIONS = re.compile(r"\[[^\]]*\]")
 
 @dataclass(frozen=True)
 class Mirrors:
-    """The Debian archive (``.../debian``) and, if known, the security archive."""
+    """The Debian archive (``.../debian``) and, if known, the security archive; ``extra``:
+    the archives that container hosts made from a user's ``--image`` name in their own apt
+    sources (an Ubuntu image's, say). ``debian`` is "" only where no host needs it."""
 
     debian: str
     security: str | None = None
+    extra: tuple[str, ...] = ()
 
     def uris(self) -> tuple[str, ...]:
-        return (self.debian,) + ((self.security,) if self.security else ())
+        return tuple(uri for uri in (self.debian, self.security, *self.extra) if uri)
 
     def sources_lines(self, suite: str, components: Iterable[str]) -> list[str]:
         """One-line apt sources for ``suite``, its updates and (if known) its security suite.
@@ -117,20 +120,35 @@ def pick_archive(uris: Iterable[str], archive: str) -> str | None:
     return None
 
 
+def uris_of_files(files: Iterable[tuple[str, str]]) -> list[str]:
+    """Every source URI in (file name, text) pairs: ``*.sources`` files are deb822, the rest
+    (``sources.list``, ``*.list``) one-line."""
+    uris: list[str] = []
+    for name, text in files:
+        if name.endswith(".sources"):
+            uris += uris_from_deb822(text)
+        elif name.endswith(".list"):
+            uris += uris_from_one_line(text)
+    return uris
+
+
 def apt_source_uris(apt_dir: Path = Path("/etc/apt")) -> list[str]:
     """Every source URI in ``sources.list`` and ``sources.list.d/*.list`` / ``*.sources``."""
-    uris: list[str] = []
-    main = apt_dir / "sources.list"
-    if main.is_file():
-        uris += uris_from_one_line(main.read_text(errors="replace"))
+    paths = [apt_dir / "sources.list"]
     parts = apt_dir / "sources.list.d"
     if parts.is_dir():
-        for path in sorted(parts.iterdir()):
-            if path.suffix == ".list":
-                uris += uris_from_one_line(path.read_text(errors="replace"))
-            elif path.suffix == ".sources":
-                uris += uris_from_deb822(path.read_text(errors="replace"))
-    return uris
+        paths += sorted(parts.iterdir())
+    return uris_of_files((p.name, p.read_text(errors="replace")) for p in paths if p.is_file())
+
+
+def archives(uris: Iterable[str]) -> list[str]:
+    """The distinct http(s) archives among ``uris`` (what the sandbox firewall can allow)."""
+    found: list[str] = []
+    for uri in uris:
+        parts = urlsplit(uri)
+        if parts.scheme in ("http", "https") and parts.hostname and uri.rstrip("/") not in found:
+            found.append(uri.rstrip("/"))
+    return found
 
 
 def _checked_uri(value: str, variable: str) -> str:
@@ -159,6 +177,18 @@ def find_mirrors(apt_dir: Path = Path("/etc/apt"), env: Mapping[str, str] | None
         )
     security = env.get(ENV_SECURITY_MIRROR) and _checked_uri(env[ENV_SECURITY_MIRROR], ENV_SECURITY_MIRROR)
     return Mirrors(debian=debian, security=security or pick_archive(uris, "debian-security"))
+
+
+def fence(find: Callable[[], Mirrors], image_archives: Iterable[Iterable[str]]) -> Mirrors:
+    """What the sandbox firewall lets every host reach: this machine's Debian archives
+    (``find``) and the archives that each --image host's own apt sources name."""
+    extra = tuple(dict.fromkeys(uri for uris in image_archives for uri in uris))
+    try:
+        return replace(find(), extra=extra)
+    except SandboxSetupError:
+        if not extra:  # only hosts made from an --image may do without a Debian archive here
+            raise
+        return Mirrors("", extra=extra)
 
 
 def nameservers_v4(resolv_conf: str) -> list[str]:

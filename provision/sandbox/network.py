@@ -28,7 +28,7 @@ from pathlib import Path
 from provision.errors import SandboxError, SandboxSetupError
 
 from .mirrors import Mirrors
-from .system import run
+from .system import run, which
 
 BRIDGE = "rigforge0"
 NFT_TABLE = "rigforge_sandbox"
@@ -197,6 +197,40 @@ def netns_exists(netns: str) -> bool:
     return Path("/run/netns", netns).exists()
 
 
+def iptables_forward_rules(bridge: str = BRIDGE) -> list[list[str]]:
+    """Rules that let the bridge's traffic through an iptables FORWARD chain whose policy is
+    DROP (Docker sets that, as on GitHub's runners): the nftables table above still decides
+    what may leave the bridge, since every base chain must accept a packet."""
+    return [["-i", bridge, "-j", "ACCEPT"],
+            ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]]
+
+
+def forward_policy_drops(iptables_s: str) -> bool:
+    """Whether ``iptables -S FORWARD`` shows a DROP policy."""
+    return any(line.split() == ["-P", "FORWARD", "DROP"] for line in iptables_s.splitlines())
+
+
+def _open_iptables_forward() -> None:
+    if not which("iptables"):
+        return
+    listed = run(["iptables", "-S", "FORWARD"], check=False)
+    if listed.returncode != 0 or not forward_policy_drops(listed.stdout):
+        return
+    for rule in iptables_forward_rules():
+        if run(["iptables", "-C", "FORWARD", *rule], check=False).returncode != 0:
+            run(["iptables", "-I", "FORWARD", "1", *rule], what="letting the sandbox bridge through iptables")
+
+
+def _close_iptables_forward() -> None:
+    if not which("iptables"):
+        return
+    for rule in iptables_forward_rules():
+        for _ in range(5):  # bounded: each pass deletes one copy
+            if run(["iptables", "-C", "FORWARD", *rule], check=False).returncode != 0:
+                break
+            run(["iptables", "-D", "FORWARD", *rule], check=False)
+
+
 class SandboxNetwork:
     """The bridge, firewall and per-host namespaces. Every step tolerates existing pieces."""
 
@@ -220,6 +254,7 @@ class SandboxNetwork:
         addrs, ports = mirror_firewall_targets(mirrors)
         script = nft_replace_script(nft_ruleset(self.subnet, addrs, ports, nameservers))
         run(["nft", "-f", "-"], input=script, what="loading the sandbox firewall (nft)")
+        _open_iptables_forward()
         self._enable_forwarding()
 
     def _enable_forwarding(self) -> None:
@@ -268,6 +303,7 @@ class SandboxNetwork:
         """Remove the firewall and the bridge, and restore IPv4 forwarding as it was."""
         if run(["nft", "list", "table", "inet", NFT_TABLE], check=False).returncode == 0:
             run(["nft", "delete", "table", "inet", NFT_TABLE], what="removing the sandbox firewall")
+        _close_iptables_forward()
         if link_exists(BRIDGE):
             run(["ip", "link", "del", BRIDGE], what=f"removing bridge {BRIDGE}")
         if self._forward_saved.exists():

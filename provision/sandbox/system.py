@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -43,6 +44,8 @@ def which(tool: str) -> str | None:
 
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    # docker ends each error with "Run 'docker run --help' ..." (20.10: "See '...--help'."): skip it
+    lines = [ln for ln in lines if not re.match(r"(Run|See) '[^']*--help'", ln)] or lines
     return lines[-1] if lines else ""
 
 
@@ -217,3 +220,16 @@ def tail(path: Path, lines: int = 8) -> str:
     except OSError:
         return ""
     return "\n".join(data.splitlines()[-lines:])
+
+
+def write_guest_identity(root: Path, name: str, nameserver: str) -> None:
+    """Hostname, /etc/hosts and a resolver the host can reach (this machine's first)."""
+    write_in_root(root, "etc/hostname", f"{name}\n")
+    write_in_root(
+        root,
+        "etc/hosts",
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    )
+    write_in_root(root, "etc/resolv.conf", f"nameserver {nameserver}\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import shutil
+import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -76,3 +77,17 @@ def shared_cuda_standin() -> CudaStandin:
                                      cuda_versions=CUDA_VERSIONS, cudnn_cuda_majors=CUDNN_CUDA_MAJORS)
             _shared = CudaStandin(repo, server)
         return _shared
+
+
+def shell_only_root(root: Path) -> Path:
+    """A root filesystem with only a shell (busybox, else dash, with its libraries): enough for
+    a plain container, not for a sandbox host."""
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox" if Path("/bin/busybox").exists() else "/bin/dash", root / "bin" / "sh")
+    ldd = subprocess.run(["ldd", str(root / "bin" / "sh")], capture_output=True, text=True, timeout=30)
+    libs = ldd.stdout
+    for lib in libs.split():
+        if lib.startswith("/"):
+            (root / lib.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(lib, root / lib.lstrip("/"))
+    return root

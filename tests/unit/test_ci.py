@@ -1,10 +1,8 @@
-"""`rigforge ci` pieces that need no host: the workspace copy, the JUnit report, the workflow."""
+"""`rigforge ci` pieces that need no host: the workspace copy, the JUnit report (the workflow that
+runs it in CI: test_ci_source.py)."""
 
 import xml.etree.ElementTree as ET
 
-import yaml
-
-from provision import workspace
 from provision.ci import CiResult, Step, ci_workspace, junit_xml
 from provision.inventory import Host, Inventory
 from provision.verify import VerifyResult
@@ -43,14 +41,3 @@ def test_junit_has_the_steps_then_the_checks():
     assert cases[1].find("failure").get("message") == "changed: Touch a file."
     assert suites[0].get("failures") == "1"
     assert not result.ok
-
-
-def test_init_ci_github_writes_a_workflow_that_runs_rigforge_ci(tmp_path):
-    _, written = workspace.init(tmp_path / "ws", ci="github")
-    assert ".github/workflows/rigforge.yml" in written
-    flow = yaml.safe_load((tmp_path / "ws/.github/workflows/rigforge.yml").read_text())
-    job = flow["jobs"]["provision"]
-    assert job["runs-on"] == "ubuntu-latest"
-    commands = " ".join(step.get("run", "") for step in job["steps"])
-    assert "mmdebstrap" in commands and "systemd-container" in commands
-    assert "rigforge ci --junit" in commands

@@ -35,6 +35,17 @@ def test_init_then_refuse_then_force(tmp_path):
     assert runner.invoke(main, ["init", str(target), "--force"]).exit_code == 0
 
 
+def test_init_refuses_a_rigforge_source_that_can_move_or_has_no_workflow_with_exit_2(tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "demo"
+    moving = runner.invoke(main, ["init", str(target), "--ci", "github",
+                                  "--rigforge-source", "git+https://example.org/rigforge.git@main"])
+    assert moving.exit_code == 2 and "not a full commit" in moving.output and "git rev-parse" in moving.output
+    alone = runner.invoke(main, ["init", str(target), "--rigforge-source", "wheel"])
+    assert alone.exit_code == 2 and "--ci github" in alone.output
+    assert not target.exists()
+
+
 def test_host_add_records_key_and_inventory(cli, workspace, ssh_server):
     result = cli("host", "add", "rig1", "--address", "127.0.0.1", "--port", str(ssh_server.port),
                  "--user", "alice", "--group", "gpu", "--accept-host-key")
@@ -194,7 +205,7 @@ def test_cli_refuses_an_unknown_release_with_exit_2_and_creates_nothing(
 ):
     monkeypatch.setenv("RIGFORGE_SANDBOX_DIR", str(tmp_path / "sandbox"))
     backend = _FakeBackend()
-    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: backend)
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None, image=None: backend)
     before = snapshot(workspace.root)
     result = cli("sandbox", "up", "rig1", "--release", "sid")
     assert result.exit_code == 2, result.output
@@ -217,7 +228,7 @@ def test_cli_release_choices_are_the_library_ones():
 @pytest.mark.parametrize(("args", "release"), [((), "bookworm"), (("--release", "trixie"), "trixie")])
 def test_cli_up_passes_the_release_to_the_backend(cli, monkeypatch, args, release):
     backend = _FakeBackend()
-    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None: backend)
+    monkeypatch.setattr("provision.sandbox.get_backend", lambda name=None, image=None: backend)
     result = cli("sandbox", "up", "rig1", *args)
     assert result.exit_code == 0, result.output
     assert backend.calls == [("preflight",), ("up", "rig1", release)]

@@ -13,6 +13,13 @@ def test_a_write_is_atomic_with_its_mode_and_leaves_no_temp_file(tmp_path):
     assert os.listdir(path.parent) == ["known_hosts"]
 
 
+def test_bytes_are_written_as_they_are(tmp_path):
+    path = tmp_path / "ci" / "rigforge.whl"
+    fsutil.write_bytes(path, b"PK\x03\x04\r\n\x00")
+    assert path.read_bytes() == b"PK\x03\x04\r\n\x00" and oct(path.stat().st_mode & 0o777) == "0o644"
+    assert os.listdir(path.parent) == ["rigforge.whl"]
+
+
 def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "hosts.yml"
     fsutil.write_text(path, "old\n")

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from provision import registry, workspace
-from provision.errors import WorkspaceError
+from provision.errors import UsageError, WorkspaceError
 from tests.conftest import snapshot
 
 # The known-hosts setting with any separator ssh accepts ("=" or spaces).
@@ -65,6 +65,23 @@ def test_force_refreshes_generated_files_and_keeps_user_data(tmp_path):
     assert "import_playbook" in (ws.root / "site.yml").read_text()
     assert (ws.root / "roles/base/tasks/main.yml").read_text() != "broken"
     assert not list(ws.root.glob(".roles.*")), "staging directories must be cleaned up"
+
+
+def test_a_rigforge_source_without_ci_is_refused_and_nothing_is_written(tmp_path):
+    with pytest.raises(UsageError, match="without --ci") as err:
+        workspace.init(tmp_path / "ws", rigforge_source="wheel")
+    assert "--ci github" in err.value.hint
+    assert not (tmp_path / "ws").exists()
+
+
+def test_init_ci_github_writes_the_workflow_and_the_rigforge_it_installs(tmp_path):
+    _, written = workspace.init(tmp_path / "ws", ci="github")
+    assert {".github/workflows/rigforge.yml", "ci/rigforge-source"} <= set(written)
+    assert any(name.startswith("ci/rigforge-") and name.endswith(".whl") for name in written)
+    again = snapshot(tmp_path / "ws")
+    with pytest.raises(WorkspaceError, match="already holds"):
+        workspace.init(tmp_path / "ws", ci="github")
+    assert snapshot(tmp_path / "ws") == again
 
 
 def test_open_workspace_without_one_says_how_to_create_it(tmp_path):

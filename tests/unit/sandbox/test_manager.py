@@ -98,6 +98,19 @@ def test_preflight_without_a_mirror_asks_for_the_variable(monkeypatch, tmp_path)
     assert "RIGFORGE_SANDBOX_MIRROR" in err.value.hint
 
 
+def test_preflight_of_an_image_host_needs_neither_a_debian_archive_nor_mmdebstrap(monkeypatch, tmp_path):
+    """A GitHub runner has Ubuntu's apt sources and no mmdebstrap: ``--image ubuntu:24.04``
+    brings its own archives (the firewall reads them from the image)."""
+    monkeypatch.setattr("provision.sandbox.manager.os.geteuid", lambda: 0)
+    monkeypatch.setattr("provision.sandbox.manager.which", lambda t: None if t == "mmdebstrap" else t)
+    monkeypatch.setattr("provision.sandbox.manager.find_mirrors", lambda: find_mirrors(tmp_path, env={}))
+    monkeypatch.setattr("provision.sandbox.manager.host_nameservers", lambda: ["192.0.2.53"])
+    monkeypatch.setattr("provision.sandbox.container_host.engine", lambda name: None)
+    SandboxManager(tmp_path, backend="podman", image="ubuntu:24.04").preflight()
+    with pytest.raises(SandboxSetupError, match="mmdebstrap"):
+        SandboxManager(tmp_path, backend="podman").preflight()
+
+
 def test_preflight_passes_on_a_ready_machine_and_reads_the_mirrors_once(monkeypatch, tmp_path):
     _root_with_tools(monkeypatch, tmp_path)
     manager = SandboxManager(tmp_path)

@@ -9,12 +9,15 @@ from provision.sandbox.image import RELEASES
 from provision.sandbox.mirrors import (
     Mirrors,
     apt_source_uris,
+    archives,
+    fence,
     find_mirrors,
     host_nameservers,
     nameservers_v4,
     pick_archive,
     uris_from_deb822,
     uris_from_one_line,
+    uris_of_files,
 )
 from provision.sandbox.network import mirror_firewall_targets
 
@@ -217,3 +220,29 @@ def test_resolved_stub_falls_back_to_its_upstream_list(tmp_path):
     upstream.write_text("nameserver 192.0.2.1\n")
     assert host_nameservers([stub, upstream]) == ["192.0.2.1"]
     assert host_nameservers([stub, tmp_path / "missing"]) == []
+
+
+def test_the_fence_adds_every_image_hosts_archives_once():
+    base = Mirrors("http://a.example/debian")
+    got = fence(lambda: base, [["http://u.example/ubuntu"], [], ["http://u.example/ubuntu", "http://s.example/x"]])
+    assert got.uris() == ("http://a.example/debian", "http://u.example/ubuntu", "http://s.example/x")
+    assert fence(lambda: base, []) == base
+
+
+def test_the_fence_needs_no_debian_archive_when_only_image_hosts_need_one():
+    def nothing():
+        raise SandboxSetupError("no Debian archive found")
+
+    assert fence(nothing, [["http://u.example/ubuntu"]]).uris() == ("http://u.example/ubuntu",)
+    with pytest.raises(SandboxSetupError, match="no Debian archive"):
+        fence(nothing, [[]])
+
+
+def test_uris_of_files_reads_each_file_by_its_format_and_archives_keeps_http_only():
+    files = [("sources.list", "deb http://a.example/debian bookworm main\n"),
+             ("x.sources", "Types: deb\nURIs: https://b.example/ubuntu/\nSuites: noble\n"),
+             ("notes.txt", "deb http://c.example/debian bookworm main\n")]
+    uris = uris_of_files(files)
+    assert uris == ["http://a.example/debian", "https://b.example/ubuntu/"]
+    assert archives([*uris, "file:/srv/repo", "cdrom:[x]/", "http://a.example/debian/"]) == [
+        "http://a.example/debian", "https://b.example/ubuntu"]

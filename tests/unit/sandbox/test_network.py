@@ -11,7 +11,9 @@ from provision.sandbox.mirrors import Mirrors
 from provision.sandbox.network import (
     SandboxNetwork,
     allocate_address,
+    forward_policy_drops,
     gateway,
+    iptables_forward_rules,
     mirror_firewall_targets,
     netns_name,
     nft_replace_script,
@@ -149,3 +151,11 @@ def test_forwarding_is_switched_on_and_restored_to_what_it_was(tmp_path, monkeyp
     net.down()
     assert forward.read_text() == "0\n"
     assert not (tmp_path / "net" / "ip_forward.orig").exists()
+
+
+def test_only_a_drop_policy_opens_the_iptables_forward_chain_and_only_for_the_bridge():
+    assert forward_policy_drops("-P FORWARD DROP\n-N DOCKER-USER\n-A FORWARD -j DOCKER-USER\n")
+    assert not forward_policy_drops("-P FORWARD ACCEPT\n-A FORWARD -j DROP_SOMETHING\n")
+    rules = iptables_forward_rules("rigforge0")
+    assert rules[0] == ["-i", "rigforge0", "-j", "ACCEPT"]
+    assert rules[1][:2] == ["-o", "rigforge0"] and "RELATED,ESTABLISHED" in rules[1]
