@@ -21,6 +21,7 @@ less the capabilities the machine does not have. Podman leaves those out by itse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -172,12 +173,22 @@ class Engine:
     def image_exists(self, ref: str) -> bool:
         return self._query([*self.base(), "image", "inspect", "--format", "{{.Id}}", ref]) is not None
 
-    def host_keys(self, container: str) -> tuple[str, ...]:
-        """The container's public host keys as "type base64", strongest first."""
+    def host_keys(self, container: str, pid: int | None = None) -> tuple[str, ...]:
+        """The container's public host keys as "type base64", strongest first: read through
+        its init's root (``pid``, as this machine sees it: no process started), else with one
+        ``exec``."""
+        texts: list[str] = []
+        if pid:
+            for name in HOSTKEY_FILES:
+                with contextlib.suppress(OSError):
+                    texts.append(Path(f"/proc/{pid}/root/etc/ssh/{name}").read_text())
+        else:
+            paths = " ".join(f"/etc/ssh/{name}" for name in HOSTKEY_FILES)
+            out = self._query([*self.base(), "exec", container, "sh", "-c", f"cat {paths} 2>/dev/null; true"])
+            texts = (out or "").splitlines()
         keys = []
-        for name in HOSTKEY_FILES:
-            out = self._query([*self.base(), "exec", container, "cat", f"/etc/ssh/{name}"])
-            fields = (out or "").split()
+        for text in texts:
+            fields = text.split()
             if len(fields) >= 2:
                 keys.append(f"{fields[0]} {fields[1]}")
         return tuple(keys)

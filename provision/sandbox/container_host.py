@@ -199,12 +199,8 @@ def start(state: HostState, hdir: Path, describe: Callable[[], SandboxHost],
     else:
         eng.start(container)
     state.container = container
+    state.host_keys = list(_host_keys_once_made(eng, container, time.monotonic() + timeout))
     deadline = time.monotonic() + timeout
-    while not eng.host_keys(container) and time.monotonic() < deadline:
-        if not eng.state(container)[0]:
-            break
-        time.sleep(0.3)
-    state.host_keys = list(eng.host_keys(container))
     log = hdir / "console.log"
 
     def alive() -> bool:
@@ -215,10 +211,24 @@ def start(state: HostState, hdir: Path, describe: Callable[[], SandboxHost],
 
     try:
         left = max(deadline - time.monotonic(), 5)
-        return wait_for_ssh(describe, alive, log, left)
+        wait_for_ssh(describe, alive, log, left)
     except SandboxError:
         log.write_text(eng.logs(container))
         raise
+    # sshd starts after every key is made: the ones that were still being written count too
+    state.host_keys = list(eng.host_keys(container, eng.state(container)[1]) or state.host_keys)
+    return describe()
+
+
+def _host_keys_once_made(eng: Engine, container: str, deadline: float) -> tuple[str, ...]:
+    """The host keys the container makes at its first boot, as soon as they are there (or
+    none, once it stopped or the deadline passed)."""
+    while True:
+        running, pid = eng.state(container)
+        keys = eng.host_keys(container, pid) if running else ()
+        if keys or not running or time.monotonic() > deadline:
+            return keys
+        time.sleep(0.1)
 
 
 def stop(state: HostState) -> None:

@@ -139,15 +139,30 @@ def test_the_state_of_a_container_is_running_and_its_pid(monkeypatch):
 
 def test_host_keys_are_read_from_inside_the_container_strongest_first(monkeypatch):
     eng = Engine("podman", "podman")
+    calls = []
 
     def fake(argv, **kw):
-        name = argv[-1].rsplit("/", 1)[-1]
-        out = {"ssh_host_ed25519_key.pub": "ssh-ed25519 AAAAC3 root@rig1\n",
-               "ssh_host_rsa_key.pub": "ssh-rsa AAAAB3 root@rig1\n"}.get(name)
-        return subprocess.CompletedProcess(argv, 0 if out else 1, out or "", "")
+        calls.append(argv)
+        # the shell's cat prints the files that exist, in the order asked (ecdsa's is missing)
+        out = "ssh-ed25519 AAAAC3 root@rig1\nssh-rsa AAAAB3 root@rig1\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
 
     monkeypatch.setattr(container.subprocess, "run", fake)
     assert eng.host_keys("rigforge-rig1") == ("ssh-ed25519 AAAAC3", "ssh-rsa AAAAB3")
+    assert len(calls) == 1 and calls[0][-3:-1] == ["sh", "-c"]
+    assert calls[0][-1].split()[1:4] == [f"/etc/ssh/{name}" for name in container.HOSTKEY_FILES]
+
+
+def test_with_the_init_pid_host_keys_are_read_through_its_root_without_a_process(tmp_path, monkeypatch):
+    eng = Engine("podman", "podman")
+    ssh = tmp_path / "proc" / "4242" / "root" / "etc" / "ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "ssh_host_rsa_key.pub").write_text("ssh-rsa AAAAB3 root@rig1\n")
+    (ssh / "ssh_host_ed25519_key.pub").write_text("ssh-ed25519 AAAAC3 root@rig1\n")
+    real_path = container.Path
+    monkeypatch.setattr(container, "Path", lambda p: real_path(str(tmp_path) + p))
+    monkeypatch.setattr(container.subprocess, "run", lambda *a, **k: pytest.fail("a process was started"))
+    assert eng.host_keys("rigforge-rig1", 4242) == ("ssh-ed25519 AAAAC3", "ssh-rsa AAAAB3")
 
 
 def test_what_an_image_lacks_is_named_and_an_image_that_cannot_start_says_so(monkeypatch):
