@@ -226,6 +226,7 @@ def test_a_crashed_host_is_reported_and_down_cleans_it(manager):
         _down_quietly(manager, name)
 
 
+@pytest.mark.exclusive  # it predicts the next free address: no other host may take it meanwhile
 def test_leftover_namespace_and_veth_do_not_block_up(manager):
     """A crashed run's namespace and veth, with no state left, are replaced by `up`."""
     name = f"{TAG}e"

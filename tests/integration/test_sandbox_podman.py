@@ -94,6 +94,7 @@ def test_halt_and_boot_keep_the_disk_and_the_host_keys(pod):
     assert (rig.workspace / "known_hosts").read_text() == keys
 
 
+@pytest.mark.exclusive  # the DROP policy holds for every host on this machine while it runs
 @pytest.mark.skipif(not shutil.which("iptables"), reason="iptables is not installed")
 def test_a_forward_policy_of_drop_as_docker_sets_it_still_lets_the_host_reach_its_mirror(pod):
     """GitHub's runners run Docker, which sets iptables' FORWARD policy to DROP: the host's
