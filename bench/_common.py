@@ -228,6 +228,18 @@ class Fleet:
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
 
+    def adopt(self, name: str) -> None:
+        """Count host ``name``, made by the caller, as this fleet's: its teardown removes it."""
+        self._started.append(name)
+
+    def release(self, name: str) -> None:
+        """The caller removed host ``name`` itself."""
+        self._started.remove(name)
+
+    def close_masters(self) -> None:
+        """Close the Ansible and ssh_config connection masters to the fleet's hosts."""
+        self._close_masters()
+
     def _close_masters(self) -> None:
         sockets = list(self.control_dir.glob("*")) if self.control_dir.is_dir() else []
         for sock in sockets:
