@@ -362,7 +362,7 @@ class SandboxManager:
 
     def _start_container(self, state: HostState, progress: Progress | None, fresh: bool) -> SandboxHost:
         if fresh:
-            rootfs = None if self.image else self.ensure_image(progress, state.release)
+            rootfs = None if self.image else Path(state.image)  # up() made or found it
             state.image_ref = container_host.prepare_image(
                 self.backend, rootfs, self.image, self.key_path, state.netns, progress)
             state.save(self.store.state_path(state.name))
