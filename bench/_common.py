@@ -217,16 +217,20 @@ class Fleet:
         try:
             self._close_masters()
             for name in reversed(self._started):
-                say(f"sandbox down {name}")
-                proc = self.rigforge("sandbox", "down", name, check=False, timeout=DOWN_S)
-                if proc.returncode != 0:
-                    say(f"could not remove {name}: {proc.stderr.strip()[-300:]}")
+                self._remove(name)
             self._started.clear()
             shutil.rmtree(self.tmp, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, previous)
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
+
+    def _remove(self, name: str) -> subprocess.CompletedProcess:
+        say(f"sandbox down {name}")
+        proc = self.rigforge("sandbox", "down", name, check=False, timeout=DOWN_S)
+        if proc.returncode != 0:
+            say(f"could not remove {name}: {proc.stderr.strip()[-300:]}")
+        return proc
 
     def adopt(self, name: str) -> None:
         """Count host ``name``, made by the caller, as this fleet's: its teardown removes it."""
@@ -555,3 +559,14 @@ def fleet_args(description: str, hosts_help: str):
 def host_share(hosts: int) -> float:
     """Each modelled machine's CPUs: this machine's, split among the hosts and the controller."""
     return (os.cpu_count() or 1) / (hosts + 1)
+
+
+def point_at_cache(fleet: Fleet, cache: str) -> str:
+    """Every host of ``fleet`` fetches through apt-cacher-ng on ``cache``, but ``cache`` itself:
+    through itself, its apt would depend on the service it is installing. Returns the proxy URL."""
+    proxy = f"http://{fleet.addresses[cache]}:{role_default('apt_cache', 'apt_cache_port')}"
+    fleet.set_vars({"rigforge_apt_proxy": proxy})
+    host_vars = fleet.ws / "inventory" / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / f"{cache}.yml").write_text(yaml.safe_dump({"rigforge_apt_proxy": ""}))
+    return proxy

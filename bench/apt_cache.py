@@ -26,8 +26,7 @@ import os
 import subprocess
 import time
 
-import yaml
-from _common import BenchError, Fleet, header, load, ratio, role_default, run_main, say
+from _common import BenchError, Fleet, header, load, point_at_cache, ratio, run_main, say
 
 from provision.sandbox.network import BRIDGE
 
@@ -141,13 +140,7 @@ def cached(n: int) -> tuple[int, int]:
     """apt-cacher-ng on one host, then ``n`` hosts through it at once."""
     with Fleet(n + 1, ("base",), prefix="pc") as fleet, UpstreamCounter(fleet.addresses) as counter:
         cache, clients = fleet.names[0], fleet.names[1:]
-        proxy = f"http://{fleet.addresses[cache]}:{role_default('apt_cache', 'apt_cache_port')}"
-        fleet.set_vars({"rigforge_apt_proxy": proxy})
-        # The cache host fetches directly: through itself, its apt would depend on the service
-        # it is installing.
-        host_vars = fleet.ws / "inventory" / "host_vars"
-        host_vars.mkdir(exist_ok=True)
-        (host_vars / f"{cache}.yml").write_text(yaml.safe_dump({"rigforge_apt_proxy": ""}))
+        proxy = point_at_cache(fleet, cache)
 
         say(f"with the cache: apt_cache on {cache}")
         extra = ("-e", f"apt_cache_hosts={cache}")

@@ -95,25 +95,24 @@ class Sandboxes(Fleet):
                 except ValueError:
                     present = set(self.ci_hosts)
                 self._started.extend(n for n in self.ci_hosts if n in present)
-            self._close_masters()
-            for name in reversed(self._started):
-                say(f"sandbox down {name}")
-                proc = self.rigforge("sandbox", "down", name, check=False, timeout=DOWN_S)
-                if proc.returncode != 0:
-                    # `rigforge` itself may fail to start (a checkout edited under the run):
-                    # the same removal through the library, in this process
-                    say(f"`sandbox down {name}` exited {proc.returncode}; removing it in-process")
-                    try:
-                        from provision.sandbox import get_backend
-
-                        if name in {h.name for h in get_backend(BASELINE).list()}:
-                            get_backend(BASELINE).down(name)
-                    except Exception as exc:
-                        say(f"could not remove {name}: {exc}")
-            self._started.clear()
             super()._teardown()
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def _remove(self, name: str) -> subprocess.CompletedProcess:
+        proc = super()._remove(name)
+        if proc.returncode != 0:
+            # `rigforge` itself may fail to start (a checkout edited under the run): the same
+            # removal through the library, in this process
+            say(f"removing {name} in-process")
+            try:
+                from provision.sandbox import get_backend
+
+                if name in {h.name for h in get_backend(BASELINE).list()}:
+                    get_backend(BASELINE).down(name)
+            except Exception as exc:
+                say(f"could not remove {name}: {exc}")
+        return proc
 
     def init(self, ws: Path) -> None:
         """``rigforge --workspace WS init WS``: a fresh workspace for one `ci` run."""

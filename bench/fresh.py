@@ -43,7 +43,6 @@ import subprocess
 import sys
 import time
 
-import yaml
 from _common import (
     FIRST_CONVERGE_S,
     BenchError,
@@ -53,8 +52,8 @@ from _common import (
     load,
     median,
     paired,
+    point_at_cache,
     ratio,
-    role_default,
     row,
     run_main,
     say,
@@ -284,11 +283,7 @@ def main() -> None:
 
 def setup_cache(fleet: Fleet) -> str:
     cache = fleet.names[0]
-    proxy = f"http://{fleet.addresses[cache]}:{role_default('apt_cache', 'apt_cache_port')}"
-    fleet.set_vars({"rigforge_apt_proxy": proxy})
-    host_vars = fleet.ws / "inventory" / "host_vars"
-    host_vars.mkdir(exist_ok=True)
-    (host_vars / f"{cache}.yml").write_text(yaml.safe_dump({"rigforge_apt_proxy": ""}))
+    proxy = point_at_cache(fleet, cache)
     say(f"apt-cacher-ng on {cache}")
     started = time.perf_counter()
     extra = ("-e", f"apt_cache_hosts={cache}")
