@@ -3,14 +3,14 @@ The only module that imports Click; help texts are in cli_help.py; heavy imports
 
 import importlib
 import sys
-from functools import partial
+from functools import partial, reduce
 from pathlib import Path
 from typing import NamedTuple
 
 import click
 
 from provision import __version__, registry, run_output
-from provision.cli_help import EXIT_CODES, HELP, OPTION_HELP
+from provision.cli_help import EXIT_CODES, GROUPS, HELP, OPTION_HELP
 from provision.errors import EXIT_FAILED, RigforgeError
 
 
@@ -33,9 +33,7 @@ class _Commands:  # provision.commands.<name>, imported on first use: --help loa
 commands = _Commands()
 
 
-class RigforgeGroup(click.Group):
-    """Maps library errors to a message on stderr and their exit code, in one place."""
-
+class RigforgeGroup(click.Group):  # maps library errors to a message and their exit code, in one place
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -46,16 +44,13 @@ class RigforgeGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-class ComponentsOption(click.Option):
-    """Its help lists the registry's components when it is shown, not when this module loads."""
-
+class ComponentsOption(click.Option):  # its help lists the components when shown, not at import
     def get_help_record(self, ctx):
         self.help = OPTION_HELP["components"].format(", ".join(registry.names()))
         return super().get_help_record(ctx)
 
 
-def opt(*decls, key=None, **kwargs):
-    """An option whose help is OPTION_HELP[key] (default: its Python name)."""
+def opt(*decls, key=None, **kwargs):  # an option, its help OPTION_HELP[key] (default: its Python name)
     name = key or next((d for d in decls if d.isidentifier()), decls[0].lstrip("-").replace("-", "_"))
     return click.option(*decls, help=OPTION_HELP[name], **kwargs)
 
@@ -69,23 +64,24 @@ json_option = opt("--json", "as_json", key="json", is_flag=True)
 _err = partial(click.echo, err=True)
 
 
-def backend_options(command):  # sandbox up and ci: what the throwaway host runs in
-    command = opt("--image", metavar="REF")(command)
-    return opt("--backend", type=click.Choice(["nspawn", "podman", "docker"]))(command)
+def options(*decorators):  # several options as one decorator, in the order given
+    return lambda command: reduce(lambda c, d: d(c), reversed(decorators), command)
 
 
-def run_options(command):  # plan, provision, update-drivers: become, vault, --json
-    command = json_option(opt("--vault-password-file", type=click.Path(exists=True, dir_okay=False))(command))
-    return opt("--ask-become-pass", "ask_pass", is_flag=True)(command)
+backend_options = options(  # sandbox up, ci
+    opt("--backend", type=click.Choice(["nspawn", "podman", "docker"])), opt("--image", metavar="REF"))
+run_options = options(opt("--ask-become-pass", "ask_pass", is_flag=True),  # plan, provision, update-drivers
+                      opt("--vault-password-file", type=click.Path(exists=True, dir_okay=False)), json_option)
+target_options = options(limit_option, components_option)  # plan, provision
+check_options = options(components_option, opt("--tier", metavar="TIERS"),  # verify, doctor
+                        opt("--full", key="verify_full", is_flag=True))
 
 
 def _exit(succeeded: bool) -> None:
-    if not succeeded:
-        sys.exit(EXIT_FAILED)
+    sys.exit(0 if succeeded else EXIT_FAILED)
 
 
-def _ui(yes: bool, refusal: str, hint: str, ask_pass: bool = False, early: bool = True):
-    """Confirmation and become password asked on the terminal (provision/commands/interaction.py)."""
+def _ui(yes: bool, refusal: str, hint: str, ask_pass: bool = False, early: bool = True):  # see interaction.py
     password = (lambda: click.prompt("BECOME password", hide_input=True, err=True)) if ask_pass else None
     return commands.interaction.terminal(yes, refusal, hint, lambda q: click.confirm(q, abort=True), password,
                                          _err, early)
@@ -102,8 +98,7 @@ def main(ctx, workspace_dir, verbose):
     ctx.obj = State(workspace_dir, verbose)
 
 
-host, stack, pins, sandbox = (main.group(name, help=HELP[name])(lambda: None)
-                              for name in ("host", "stack", "pins", "sandbox"))
+host, stack, pins, sandbox = (main.group(n, help=HELP[n])(lambda: None) for n in GROUPS)
 
 
 @main.command(help=HELP["init"])
@@ -166,8 +161,7 @@ def _converge(state, ui, as_json, vault_password_file, **how):
 
 
 @main.command(help=HELP["plan"])
-@limit_option
-@components_option
+@target_options
 @run_options
 @pass_state
 def plan(state, limit, components, ask_pass, vault_password_file, as_json):
@@ -176,8 +170,7 @@ def plan(state, limit, components, ask_pass, vault_password_file, as_json):
 
 
 @main.command(help=HELP["provision"])
-@limit_option
-@components_option
+@target_options
 @yes_option
 @opt("--check-idempotence", is_flag=True)
 @opt("--retry-failed", is_flag=True)
@@ -209,17 +202,27 @@ def update_drivers(state, branch, limit, serial, yes, ask_pass, vault_password_f
 
 @main.command(help=HELP["verify"])
 @limit_option
-@components_option
+@check_options
 @opt("--format", "fmt", key="format", type=click.Choice(["table", "json", "junit"]), default="table",
      show_default=True)
 @opt("--output", type=PATH_OUT)
-@opt("--full", key="verify_full", is_flag=True)
 @opt("--json", "as_json", key="verify_json", is_flag=True)
 @pass_state
-def verify(state, limit, components, fmt, output, full, as_json):
+def verify(state, limit, components, tier, full, fmt, output, as_json):
     fmt = "json" if as_json else fmt
-    result = commands.verify.verify(state.workspace(), limit, components, full, output=output, fmt=fmt)
+    result = commands.verify.verify(state.workspace(), limit, components, full, output, fmt, tier)
     run_output.print_verify(None if output else click.echo, _err, result, fmt, state.verbose)
+    _exit(result.succeeded)
+
+
+@main.command(help=HELP["doctor"])
+@click.argument("host", required=False)
+@check_options
+@json_option
+@pass_state
+def doctor(state, host, components, tier, full, as_json):
+    result, found = commands.doctor.doctor(state.workspace(), host, components, tier, full)
+    run_output.print_doctor(click.echo, _err, result, found, as_json)
     _exit(result.succeeded)
 
 
@@ -281,16 +284,13 @@ def sandbox_down(state, name):
     click.echo(commands.hosts.sandbox_down(state.workspace(), name))
 
 
-@sandbox.command("halt", help=HELP["sandbox_halt"])
-@click.argument("name")
-def sandbox_halt(name):
-    click.echo(commands.hosts.sandbox_halt(name))
+def _sandbox_verb(verb: str, run) -> None:  # halt and boot: NAME only, no workspace
+    sandbox.command(verb, help=HELP[f"sandbox_{verb}"])(click.argument("name")(run))
 
 
-@sandbox.command("boot", help=HELP["sandbox_boot"])
-@click.argument("name")
-def sandbox_boot(name):
-    run_output.print_booted(click.echo, commands.hosts.sandbox_boot(name, lambda m: _err(f"  {m}")))
+_sandbox_verb("halt", lambda name: click.echo(commands.hosts.sandbox_halt(name)))
+_sandbox_verb("boot", lambda name: run_output.print_booted(
+    click.echo, commands.hosts.sandbox_boot(name, lambda m: _err(f"  {m}"))))
 
 
 @sandbox.command("list", help=HELP["sandbox_list"])

@@ -10,6 +10,9 @@ Exit codes:
   1  a host failed or was unreachable, or a check failed
   2  bad input or usage (nothing was changed)"""
 
+#: The command groups, in the order `rigforge --help` lists their commands under.
+GROUPS = ("host", "stack", "pins", "sandbox")
+
 HELP: dict[str, str] = {
     'main': """Turn freshly installed Ubuntu/Debian boxes into working AI rigs.
 
@@ -91,6 +94,17 @@ stops the rollout; hosts not yet reached are untouched.""",
     'verify': """Run the testinfra checks for the components each host has.
 
 \b
+Three tiers (--tier install,health,workload; default: all):
+  install   what the roles put there is there (packages, files, services)
+  health    the GPU is well: no Xid event since boot, a full-width PCIe
+            link, no uncorrectable ECC error or pending memory repair,
+            persistence mode and power limits as configured
+  workload  the rig computes: a container, PyTorch, Ollama and nvcc on
+            the GPU
+Without a GPU, every health and workload check is skipped with the
+reason; a skip is never a pass.
+
+\b
 Every verify asks each host again: the commands the checks ran last
 time go in one round trip per host. When a host's answers, the check
 code, its variables and the components are all exactly those of its
@@ -101,6 +115,16 @@ reused (and said so); --full evaluates them anyway.
 The same checks run under plain pytest, from the workspace:
   pytest --pyargs provision.checks --ssh-config=.rigforge/ssh_config \\
          --hosts='ssh://rig1?sudo=true'""",
+    'doctor': """Check HOST (default: every host) and say what to do about each problem.
+
+\b
+Runs verify's checks (every tier) and prints, for each failure, the
+diagnosis and the command or step that fixes it: a reboot after the
+driver's libraries changed, `rigforge update-drivers`, re-running the
+container toolkit's runtime configuration, enrolling the module-signing
+key (MOK), reseating a card whose PCIe link runs narrow, ... doctor
+changes nothing: it prints the fixes, and you run them.
+--json for scripts. Exit 1 when a check failed.""",
     'ci': """Prove in CI that this workspace's stack provisions cleanly on a throwaway host.
 
 \b
@@ -177,6 +201,7 @@ OPTION_HELP: dict[str, str] = {
     "serial": "Hosts updated at a time; a failed host stops the rollout.",
     "format": "The report's format: a table, JSON, or JUnit XML for CI systems.",
     "output": "Write the report here instead of stdout.",
+    "tier": "Only the checks of these tiers (comma-separated): install, health, workload. Default: all.",
     "verify_full": "Evaluate every check, even for a host whose answers are byte-identical to those "
                    "its last results were computed from.",
     "verify_json": "The same as --format json (as for every command).",

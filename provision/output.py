@@ -4,6 +4,7 @@ import json
 
 from provision.inventory import Host
 from provision.verify import VerifyResult
+from provision.verify.tiers import TIERS
 
 _OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "skipped": "dim"}
 
@@ -40,13 +41,26 @@ def verify_table(result: VerifyResult):
     from rich.table import Table
 
     table = Table(title="verify", title_justify="left")
-    for column in ("host", "component", "check", "result", "detail"):
+    for column in ("host", "tier", "component", "check", "result", "detail"):
         table.add_column(column)
-    for c in sorted(result.checks, key=lambda c: (c.host or "", c.component or "")):
+    order = {t: i for i, t in enumerate(TIERS)}
+    for c in sorted(result.checks, key=lambda c: (c.host or "", order.get(c.tier, 9), c.component or "")):
         style = _OUTCOME_STYLE.get(c.outcome, "")
         table.add_row(
-            c.host or "", c.component or "", c.check, f"[{style}]{c.outcome}[/]", c.message
+            c.host or "", c.tier, c.component or "", c.check, f"[{style}]{c.outcome}[/]", c.message
         )
+    return table
+
+
+def doctor_table(found: list):
+    """One row per diagnosis: what is wrong, and the step that fixes it."""
+    from rich.table import Table
+
+    table = Table(title="doctor", title_justify="left")
+    for column in ("host", "tier", "check", "diagnosis", "fix"):
+        table.add_column(column, overflow="fold")
+    for d in found:
+        table.add_row(d.host or "", d.tier, d.check, d.diagnosis, d.fix)
     return table
 
 

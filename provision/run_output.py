@@ -159,6 +159,31 @@ def print_verify(out: Err, err: Err, result, fmt: str, verbose: int, to_stdout: 
         err(result.output[-2000:])
 
 
+def print_doctor(out: Err, err: Err, result, found: list, as_json: bool) -> None:
+    """``doctor``: the diagnoses (or JSON) on stdout; the counts, warnings and the skipped checks'
+    reasons on stderr. It runs no fix."""
+    from provision import doctor, output
+
+    if as_json:
+        out(output.dumps(doctor.to_dict(result, found)))
+        return
+    if found:
+        terminal().print(output.doctor_table(found))
+    err(f"doctor: {output.verify_counts(result)}")
+    for host, warnings in sorted(result.warnings.items()):
+        for warning in warnings:
+            err(f"warning {host}: {warning}")
+    reasons = sorted({(c.host, c.tier, c.message) for c in result.checks if c.outcome == "skipped"})
+    for host, tier, reason in reasons:
+        err(f"skipped {host} {tier}: {reason}")
+    if not result.checks:
+        err(result.output[-2000:])
+    elif not found:
+        err("no problem found" + (" (see the warnings above)" if result.warnings else ""))
+    else:
+        err("run the fixes above yourself (doctor changes nothing), then `rigforge doctor` again")
+
+
 def print_ci(out: Err, result) -> None:
     """``ci``: the checks' table, then one line per step."""
     console = terminal()

@@ -1,4 +1,5 @@
-"""testinfra checks, one module per component (``test_<component>.py``).
+"""testinfra checks, one module per component and tier (``test_<component>[_<tier>].py``,
+provision/verify/tiers.py).
 
 They run under ``rigforge verify`` and under plain pytest, from a workspace directory::
 
@@ -13,3 +14,18 @@ Each check knows what the host should look like from the workspace's variables
 class RigforgeWarning(UserWarning):
     """Something a check found that works today and needs the owner soon (a driver branch past
     its end of life). The check passes; ``rigforge verify`` reports the warning with the host."""
+
+
+class Finding(AssertionError):
+    """A failed check that knows the fix: ``rigforge verify`` reports both, ``rigforge doctor``
+    offers the fix."""
+
+    def __init__(self, cause: str, fix: str = ""):
+        super().__init__(f"{cause}. Fix: {fix}" if fix else cause)
+        self.cause, self.fix = cause, fix
+
+
+def fail(cause: str, fix: str = "") -> None:
+    """Fail the running check with ``cause`` (what is wrong and why, one line) and ``fix`` (the
+    command or step that repairs it)."""
+    raise Finding(cause, fix)

@@ -22,6 +22,12 @@ def pytest_addoption(parser):
         default=os.environ.get("RIGFORGE_COMPONENTS"),
         help="only check these components (comma-separated)",
     )
+    group.addoption(
+        "--rigforge-tiers",
+        default=os.environ.get("RIGFORGE_TIERS"),
+        help="only run the checks of these tiers (comma-separated: install, health, workload; "
+        "default: all)",
+    )
     group.addoption("--rigforge-report", default=None, help="write per-check results as JSON")
     group.addoption(
         "--rigforge-vars",
@@ -54,6 +60,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "component(name): the rigforge component a check belongs to")
+    config.addinivalue_line("markers", "tier(name): install (default), health or workload")
     path = config.getoption("--rigforge-report")
     if path:
         config.pluginmanager.register(_Report(Path(path)), "rigforge-report")
@@ -82,6 +89,11 @@ def _component(item) -> str | None:
     return marker.args[0] if marker else None
 
 
+def _tier(item) -> str:
+    marker = item.get_closest_marker("tier")
+    return marker.args[0] if marker else "install"
+
+
 def _workspace_vars(config) -> dict[str, dict]:
     cached = getattr(config, "_rigforge_vars", None)
     if cached is None and config.getoption("--rigforge-vars"):
@@ -103,13 +115,17 @@ def pytest_collection_modifyitems(config, items):
     if not any(_component(item) for item in items):
         return
     from provision import components
+    from provision.verify import tiers
 
     narrowing = components.parse_list(config.getoption("--rigforge-components"))
+    chosen = tiers.parse(config.getoption("--rigforge-tiers"))
     all_vars = _workspace_vars(config)
     keep, drop = [], []
     for item in items:
         name, component = _host_name(item), _component(item)
-        if component and name in all_vars:
+        if component and _tier(item) not in chosen:
+            drop.append(item)
+        elif component and name in all_vars:
             try:
                 selected = components.host_components(all_vars[name], name)
             except components.NoFactsError as exc:  # auto, and never probed
@@ -192,9 +208,11 @@ class _Report:
             {
                 "host": _host_name(item),
                 "component": _component(item),
+                "tier": _tier(item),
                 "check": getattr(item, "originalname", item.name),
                 "outcome": "error" if failed_setup and report.failed else report.outcome,
                 "message": _message(report, call),
+                "fix": _fix(call),
                 "nodeid": item.nodeid,
             }
         )
@@ -206,6 +224,15 @@ class _Report:
             if self.warnings.get(result["nodeid"]):
                 result["warning"] = " ".join(self.warnings[result["nodeid"]])
         fsutil.write_text(self.path, json.dumps(self.results, indent=2) + "\n")
+
+
+def _fix(call) -> str:
+    """The fix a failing check named (:func:`provision.checks.fail`)."""
+    from provision.checks import Finding
+
+    if call.excinfo is not None and isinstance(call.excinfo.value, Finding):
+        return call.excinfo.value.fix
+    return ""
 
 
 def _message(report, call) -> str:

@@ -8,16 +8,18 @@ from provision.workspace import Workspace
 
 
 def verify(workspace: Workspace, limit: str | None, components: str | None, full: bool = False,
-           output: Path | None = None, fmt: str = "table"):
+           output: Path | None = None, fmt: str = "table", tier: str | None = None):
     """Choose the hosts and their components (probing ``auto`` hosts never probed), run the
-    checks, write the report to ``output`` in ``fmt`` if given; returns the
-    :class:`~provision.verify.VerifyResult`."""
+    checks of the tiers in ``tier`` (comma-separated; default: all), write the report to
+    ``output`` in ``fmt`` if given; returns the :class:`~provision.verify.VerifyResult`."""
     from provision import components as comp
     from provision import targets
     from provision.verify import run_checks
+    from provision.verify import tiers as verify_tiers
     from provision.verify import vars as verify_vars
 
     narrowing = comp.parse_list(components)
+    tiers = verify_tiers.parse(tier)
     loaded = verify_vars.Deferred()
     chosen = targets.resolve(workspace, limit, narrowing, loaded)
     unknown = [t for t in chosen if t.auto and not t.vars.get("rigforge_facts")]
@@ -27,7 +29,8 @@ def verify(workspace: Workspace, limit: str | None, components: str | None, full
         targets.settle_auto(chosen, narrowing, *probe_facts(workspace, unknown))
     targets.settle_auto(chosen, narrowing)
     loaded.save()
-    result = run_checks(workspace, chosen, narrowing, reuse=not full)
+    result = run_checks(workspace, chosen, narrowing, reuse=not full,
+                        tiers=None if tiers == list(verify_tiers.TIERS) else tiers)
     if output is not None:
         from provision import fsutil
 

@@ -36,12 +36,12 @@ from provision.workspace import Workspace
 MEMO_DIR = "verify-results"
 
 
-def local_key(target: Target, components: list[str] | None) -> str:
+def local_key(target: Target, components: list[str] | None, tiers: list[str] | None = None) -> str:
     """What the results depend on besides the host's answers."""
     local = [
         code_fingerprint(),
         host_spec(target),
-        [Path(m).name for m in check_modules([target])],
+        [Path(m).name for m in check_modules([target], tiers)],
         sorted(components or []),
         public(target.vars),
     ]
@@ -103,7 +103,8 @@ def fetch(workspace: Workspace, targets: list[Target], records: Path,
     return {t.host.name: f for t, f in zip(targets, fetched, strict=True) if f is not None}
 
 
-def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | None):
+def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | None,
+          tiers: list[str] | None = None):
     """The recorded hosts whose last results still hold, as results; and the round trips
     made to find out, for the child pytest to use instead of fetching again."""
     memo_dir = workspace.state_dir / MEMO_DIR
@@ -114,7 +115,7 @@ def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | 
     local: dict[str, str] = {}
 
     def meanwhile():
-        local.update((t.host.name, local_key(t, components)) for t in candidates)
+        local.update((t.host.name, local_key(t, components, tiers)) for t in candidates)
 
     fetched = fetch(workspace, candidates, workspace.state_dir / PREFETCH_DIR, meanwhile)
     reused = {}
@@ -133,7 +134,7 @@ def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | 
 
 
 def remember(workspace: Workspace, group: list[Target], components: list[str] | None,
-             result: VerifyResult, probes: dict) -> None:
+             result: VerifyResult, probes: dict, tiers: list[str] | None = None) -> None:
     """Keep the results of each host whose checks were all answered by its round trip."""
     memo_dir = workspace.state_dir / MEMO_DIR
     checks = [c.__dict__ for c in result.checks]
@@ -144,7 +145,7 @@ def remember(workspace: Workspace, group: list[Target], components: list[str] | 
         probe = probes.get(name) or {}
         whole = bool(mine) and len(cases.get(name, [])) == len(mine)
         if result.pytest_rc in (0, 1) and probe.get("pure") and probe.get("digest") and whole:
-            save(memo_dir, name, key(local_key(t, components), probe["digest"]), mine, cases[name])
+            save(memo_dir, name, key(local_key(t, components, tiers), probe["digest"]), mine, cases[name])
         else:
             forget(memo_dir, name)
 

@@ -10,12 +10,16 @@ class CheckResult:
     check: str
     outcome: str  # passed | failed | skipped | error
     message: str = ""
+    tier: str = "install"  # provision/verify/tiers.py
+    #: The command or step that repairs a failure, where the check knows it.
+    fix: str = ""
     nodeid: str = field(default="", repr=False)  # pytest's; kept with reused results
     #: What passes today and needs the owner soon (a RigforgeWarning the check raised).
     warning: str = ""
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "nodeid" and (k != "warning" or v)}
+        return {k: v for k, v in self.__dict__.items()
+                if k != "nodeid" and (k not in ("warning", "fix") or v)}
 
 
 @dataclass
@@ -38,9 +42,18 @@ class VerifyResult:
     def succeeded(self) -> bool:
         return self.pytest_rc in (0, 5) and not self.failed and bool(self.checks)
 
+    def summary(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per host and tier, how many checks ended how: ``{"rig1": {"health": {"skipped": 5}}}``."""
+        found: dict[str, dict[str, dict[str, int]]] = {}
+        for c in self.checks:
+            counts = found.setdefault(c.host or "", {}).setdefault(c.tier, {})
+            counts[c.outcome] = counts.get(c.outcome, 0) + 1
+        return found
+
     def to_dict(self) -> dict:
         return {
             "status": "passed" if self.succeeded else "failed",
+            "summary": self.summary(),
             "checks": [c.to_dict() for c in self.checks],
             "reused_results": dict(self.reused),
             "warnings": {host: list(found) for host, found in sorted(self.warnings.items())},

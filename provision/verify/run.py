@@ -28,9 +28,10 @@ def pytest_command(
     components: list[str] | None,
     report: Path,
     junit_file: Path,
+    tiers: list[str] | None = None,
 ) -> list[str]:
     command = [
-        sys.executable, "-m", "pytest", *check_modules(targets),
+        sys.executable, "-m", "pytest", *check_modules(targets, tiers),
         # An empty ini of our own: the checks must not pick up a pytest.ini near the workspace.
         "-c", str(report.parent / "pytest.ini"),
         f"--rootdir={report.parent}",
@@ -49,12 +50,14 @@ def pytest_command(
     ]
     if components:
         command.append(f"--rigforge-components={','.join(components)}")
+    if tiers:
+        command.append(f"--rigforge-tiers={','.join(tiers)}")
     return command
 
 
 def run_checks(
     workspace: Workspace, targets: list[Target], components: list[str] | None,
-    reuse: bool = True,
+    reuse: bool = True, tiers: list[str] | None = None,
 ) -> VerifyResult:
     """Check every host, in parallel, and merge the results.
 
@@ -81,13 +84,13 @@ def run_checks(
             recorded.append(t)
         else:
             groups.append([t])
-    reused, fetched = memo.reuse(workspace, recorded, components) if reuse else ({}, {})
+    reused, fetched = memo.reuse(workspace, recorded, components, tiers) if reuse else ({}, {})
     recorded = [t for t in recorded if t.host.name not in reused]
     if recorded:
         groups.insert(0, recorded)
     with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, max(1, len(groups)))) as pool:
         parts = list(pool.map(
-            lambda group: _check_group(workspace, group, components, fetched), groups))
+            lambda group: _check_group(workspace, group, components, fetched, tiers), groups))
     return _merged([*reused.values(), *parts])
 
 
@@ -109,13 +112,13 @@ def _merged(parts: list[VerifyResult]) -> VerifyResult:
 
 def _check_group(
     workspace: Workspace, group: list[Target], components: list[str] | None,
-    fetched: dict | None = None,
+    fetched: dict | None = None, tiers: list[str] | None = None,
 ) -> VerifyResult:
     with tempfile.TemporaryDirectory(prefix="rigforge-verify-") as tmp:
         report, junit_file = Path(tmp) / "report.json", Path(tmp) / "junit.xml"
         probes = Path(tmp) / "probes.json"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
-        command = pytest_command(workspace, group, components, report, junit_file)
+        command = pytest_command(workspace, group, components, report, junit_file, tiers)
         command.append(f"--rigforge-vars={_write_vars(Path(tmp), group)}")
         command.append(f"--rigforge-probes={probes}")
         given = {t.host.name: fetched[t.host.name].to_json()
@@ -145,7 +148,7 @@ def _check_group(
             output=proc.stdout + proc.stderr,
         )
         memo.remember(workspace, group, components, result,
-                      json.loads(probes.read_text()) if probes.exists() else {})
+                      json.loads(probes.read_text()) if probes.exists() else {}, tiers)
         return result
 
 

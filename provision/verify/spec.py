@@ -3,6 +3,7 @@ the check modules of its components, and where the commands they ran are recorde
 
 from provision import assets
 from provision.targets import Target
+from provision.verify.tiers import TIERS, module_name
 
 #: Per host, the commands the checks ran last time (see provision/checks/prefetch.py).
 PREFETCH_DIR = "verify-commands"
@@ -15,10 +16,12 @@ def host_spec(target: Target) -> str:
     return f"ssh://{target.host.name}{sudo}"
 
 
-def check_modules(targets: list[Target]) -> list[str]:
-    """The check modules of the components these hosts get: collecting the others (importing
-    them, then deselecting every check) would only slow the run down."""
+def check_modules(targets: list[Target], tiers: list[str] | None = None) -> list[str]:
+    """The check modules of the components these hosts get, of the tiers asked for (default:
+    all): collecting the others (importing them, then deselecting every check) would only slow
+    the run down."""
     wanted = {c for t in targets for c in t.components}
-    paths = [assets.checks_dir() / f"test_{c}.py" for c in sorted(wanted)]
+    paths = [assets.checks_dir() / f"{module_name(c, tier)}.py"
+             for c in sorted(wanted) for tier in (tiers or TIERS)]
     found = [str(p) for p in paths if p.is_file()]
     return found or [str(assets.checks_dir())]

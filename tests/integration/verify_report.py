@@ -29,3 +29,9 @@ def assert_gpu_stack_verified_without_a_gpu(report: dict, components: list[str],
         assert "userspace installed, no kernel module loaded" in outcome[key]["message"]
     # The CUDA toolkit came from the distribution: there is no CUDA repository to check.
     assert outcome[("cuda", "test_cuda_repo_source_is_deb822_and_signed")]["outcome"] == "skipped"
+    # No GPU: every health and workload check is skipped, each with its reason (issue #15).
+    gpu_tiers = [c for c in report["checks"] if c.get("tier") in ("health", "workload")]
+    assert gpu_tiers, "the health and workload tiers ran no check"
+    for check in gpu_tiers:
+        assert check["outcome"] == "skipped" and check["message"], check
+    assert report["status"] == "passed"

@@ -44,3 +44,33 @@ def test_the_checks_plugin_reads_the_vars_file_instead_of_ansible(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines() == ["{'rig1': {'rigforge_components': ['base']}}", "False"]
+
+
+def test_only_the_chosen_tiers_run_and_a_findings_fix_is_reported(tmp_path, workspace):
+    (tmp_path / "test_demo.py").write_text(
+        "import pytest\nfrom provision.checks import fail\n"
+        "pytestmark = pytest.mark.component('nvidia_driver')\n"
+        "def test_installed():\n    pass\n"
+        "@pytest.mark.tier('health')\n"
+        "def test_link():\n    fail('GPU 0 runs at x4 of x16', 'reseat the card')\n"
+        "@pytest.mark.tier('workload')\n"
+        "def test_container():\n    pass\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+
+    def run(*extra):
+        report = tmp_path / "report.json"
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "provision.checks.plugin",
+             f"--rigforge-workspace={workspace.root}", f"--rigforge-report={report}", *extra,
+             str(tmp_path / "test_demo.py")],
+            cwd=tmp_path, capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        return {r["check"]: r for r in json.loads(report.read_text())}
+
+    every = run()
+    assert {c: (r["tier"], r["outcome"]) for c, r in every.items()} == {
+        "test_installed": ("install", "passed"), "test_link": ("health", "failed"),
+        "test_container": ("workload", "passed")}
+    assert every["test_link"]["message"] == "GPU 0 runs at x4 of x16. Fix: reseat the card"
+    assert every["test_link"]["fix"] == "reseat the card" and every["test_installed"]["fix"] == ""
+    assert sorted(run("--rigforge-tiers=install,workload")) == ["test_container", "test_installed"]

@@ -19,3 +19,25 @@ def test_the_report_is_written_in_the_format_asked_for():
     assert json.loads(verify.report_text(result, "json"))["checks"][0]["check"] == "test_x"
     assert verify.report_text(result, "junit") == "<testsuites/>"
     assert "test_x" in verify.report_text(result, "table")
+
+
+def test_an_unknown_tier_is_refused_before_any_host_is_asked(workspace, monkeypatch):
+    from provision.verify import run
+
+    monkeypatch.setattr(run, "run_checks", lambda *a, **k: pytest.fail("a host was asked"))
+    with pytest.raises(UsageError, match="unknown tier 'gpu' in --tier"):
+        verify.verify(workspace, None, None, tier="install,gpu")
+
+
+def test_the_json_report_counts_each_hosts_checks_per_tier():
+    from provision.verify import CheckResult, VerifyResult
+
+    result = VerifyResult(checks=[
+        CheckResult("rig1", "nvidia_driver", "test_a", "passed"),
+        CheckResult("rig1", "nvidia_driver", "test_b", "skipped", "no NVIDIA GPU on this host", tier="health"),
+        CheckResult("rig1", "nvidia_driver", "test_c", "skipped", "no NVIDIA GPU on this host", tier="health"),
+    ], junit_xml="", output="")
+    report = json.loads(verify.report_text(result, "json"))
+    assert report["summary"] == {"rig1": {"install": {"passed": 1}, "health": {"skipped": 2}}}
+    assert report["checks"][1]["tier"] == "health" and "fix" not in report["checks"][1]
+    assert "health" in verify.report_text(result, "table")

@@ -101,7 +101,7 @@ def fleet(workspace, monkeypatch):
         return {t.host.name: prefetch.Fetched(["true"], 1, [(0, b"", b"")], answers[t.host.name])
                 for t in targets}
 
-    def check_group(ws, group, components, fetched=None):
+    def check_group(ws, group, components, fetched=None, tiers=None):
         names = [t.host.name for t in group]
         groups.append((sorted(names), sorted(n for n in fetched or {} if n in names)))
         return verify.VerifyResult(

@@ -32,7 +32,7 @@ def test_recorded_hosts_share_one_process_and_the_others_get_one_each(workspace,
         prefetch.record_path(directory, name).write_text("[]")
     groups = []
 
-    def check_group(ws, group, components, fetched=None):
+    def check_group(ws, group, components, fetched=None, tiers=None):
         groups.append(sorted(t.host.name for t in group))
         return VerifyResult(pytest_rc=0)
 
@@ -62,7 +62,7 @@ def test_verify_vars_file_leaves_out_secrets(tmp_path):
 def test_the_groups_results_are_merged_into_one(workspace, monkeypatch):
     from provision.verify.results import CheckResult
 
-    def check_group(ws, group, components, fetched=None):
+    def check_group(ws, group, components, fetched=None, tiers=None):
         name = group[0].host.name
         return VerifyResult(
             checks=[CheckResult(name, "base", "test_os", "passed", warning="old branch"),

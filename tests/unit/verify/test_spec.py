@@ -14,9 +14,19 @@ def target(name, *components):
 
 
 def test_only_the_modules_of_the_hosts_components_are_collected():
-    modules = spec.check_modules([target("a", "base", "docker"), target("b", "base", "ollama")])
+    hosts = [target("a", "base", "docker"), target("b", "base", "ollama")]
+    modules = spec.check_modules(hosts, ["install"])
     assert [Path(m).name for m in modules] == ["test_base.py", "test_docker.py", "test_ollama.py"]
     assert all(Path(m).is_file() for m in modules)
+
+
+def test_each_tier_collects_its_own_modules_and_every_tier_is_the_default():
+    driver = [target("a", "nvidia_driver")]
+    names = {tier: [Path(m).name for m in spec.check_modules(driver, [tier])]
+             for tier in ("install", "health")}
+    assert names == {"install": ["test_nvidia_driver.py"], "health": ["test_nvidia_driver_health.py"]}
+    assert [Path(m).name for m in spec.check_modules(driver)] == [
+        "test_nvidia_driver.py", "test_nvidia_driver_health.py"]
 
 
 def test_every_component_has_a_check_module():
