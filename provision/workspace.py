@@ -15,9 +15,13 @@ Layout::
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provision import __version__, assets, ci_source, components, fsutil, registry
+from provision import __version__, assets, components, fsutil, registry
 from provision.errors import UsageError, WorkspaceError
+
+if TYPE_CHECKING:  # only init needs it, and it loads importlib.metadata: every command opens a workspace
+    from provision import ci_source
 
 #: Files init generates from templates; --force regenerates these.
 GENERATED = {
@@ -102,8 +106,10 @@ def _write_playbooks(path: Path) -> list[str]:
     return written
 
 
-def _ci_source(path: Path, ci: str | None, rigforge_source: str | None) -> ci_source.Source | None:
+def _ci_source(path: Path, ci: str | None, rigforge_source: str | None) -> "ci_source.Source | None":
     """The source the CI workflow installs rigforge from (checked, a wheel built); writes nothing."""
+    from provision import ci_source
+
     if ci is None:
         if rigforge_source is not None:
             raise UsageError("--rigforge-source is where the CI workflow installs rigforge from, "
@@ -143,6 +149,7 @@ def init(path: Path, force: bool = False, ci: str | None = None,
             hint="use another DIR, or pass --force to refresh the generated files "
             "(your inventory, vars and known_hosts are kept)",
         )
+    from provision import ci_source
     from provision.render import render  # jinja2: only init needs it
 
     context = _context() | (ci_source.workflow_context(installs) if installs else {})

@@ -70,6 +70,82 @@ DOCKER_GPU_SMOKE = "docker run --rm --gpus all ubuntu nvidia-smi -L"
 #: The PyTorch check, run in the environment that holds torch (stderr carries its warnings).
 TORCH_CUDA = "python3 -c 'import torch; print(torch.cuda.is_available())'"
 
+#: The workload checks' commands (provision/checks/test_*_workload.py; judged in
+#: provision/gpu/workload.py). The recorded outputs of the container and PyTorch folders were
+#: printed by the shapes above (DOCKER_GPU_SMOKE, TORCH_CUDA): the texts the parsers read are
+#: the same whatever the image, the device flags or the rest of the script.
+#: The host's GPUs, one ``GPU N: NAME (UUID: ...)`` line each (MIG devices indented below).
+NVIDIA_SMI_LIST = "nvidia-smi -L"
+#: ``pull``: ``missing`` for an image pinned by digest, ``never`` for any other (rigforge pulls
+#: only what is pinned); ``devices``: ``--gpus all`` or ``--device nvidia.com/gpu=all`` (CDI).
+DOCKER_GPU_RUN = "docker run --rm --pull {pull} {devices} {image} nvidia-smi -L"
+#: The directories Docker reads CDI specifications from; an empty list (or an error, before
+#: Docker 27) means Docker injects no CDI device (Engine API SystemInfo.CDISpecDirs).
+DOCKER_CDI_SPEC_DIRS = "docker info --format '{{json .CDISpecDirs}}'"
+#: Run by each conda environment's python: whether torch imports, its build, is_available()
+#: on a line of its own (parse_torch_cuda reads it) and a 64x64 matmul of ones on every device
+#: (each element 64, the sum 64**3).
+TORCH_WORKLOAD_SCRIPT = """\
+try:
+    import torch
+except ImportError:
+    print("rigforge-torch none")
+    raise SystemExit(0)
+print("rigforge-torch version", torch.__version__, "cuda", torch.version.cuda)
+available = torch.cuda.is_available()
+print(available)
+for i in range(torch.cuda.device_count() if available else 0):
+    try:
+        a = torch.ones(64, 64, device=f"cuda:{i}")
+        print("rigforge-torch device", i, "ok", int((a @ a).sum().item()), torch.cuda.get_device_name(i))
+    except Exception as e:
+        print("rigforge-torch device", i, "error", " ".join(str(e).split()))
+"""
+TORCH_WORKLOAD = "timeout 300 {python} -c {script}"
+#: ``ollama`` commands run with OLLAMA_HOST set to where the server answers; ``ollama run``
+#: with an empty prompt loads the model and returns (Ollama's FAQ), stdin closed so that it
+#: does not wait for a prompt there.
+OLLAMA_LIST = "ollama list"
+OLLAMA_LOAD = "timeout 300 ollama run --keepalive={keepalive} {model} '' </dev/null"
+#: A CUDA source that fills 32 ints on each device and prints their sum (992), compiled and
+#: run in a fresh temporary directory by the toolkit's nvcc.
+NVCC_KERNEL_SOURCE = (
+    "#include <cstdio>",
+    "__global__ void fill(int *out) { out[threadIdx.x] = 2 * threadIdx.x; }",
+    "int main() {",
+    "  int count = 0, failed = 0;",
+    "  cudaError_t err = cudaGetDeviceCount(&count);",
+    "  if (err != cudaSuccess) {",
+    '    printf("rigforge-nvcc error -1 %s\\n", cudaGetErrorString(err));',
+    "    return 1;",
+    "  }",
+    '  printf("rigforge-nvcc devices %d\\n", count);',
+    "  for (int d = 0; d < count; ++d) {",
+    "    int *buf = 0, host[32] = {0}, sum = 0;",
+    "    err = cudaSetDevice(d);",
+    "    if (err == cudaSuccess) err = cudaMalloc(&buf, sizeof(host));",
+    "    if (err == cudaSuccess) { fill<<<1, 32>>>(buf); err = cudaGetLastError(); }",
+    "    if (err == cudaSuccess) err = cudaMemcpy(host, buf, sizeof(host), cudaMemcpyDeviceToHost);",
+    "    if (buf) cudaFree(buf);",
+    "    for (int i = 0; i < 32; ++i) sum += host[i];",
+    "    if (err != cudaSuccess) {",
+    '      printf("rigforge-nvcc error %d %s\\n", d, cudaGetErrorString(err));',
+    "      failed = 1;",
+    '    } else printf("rigforge-nvcc device %d sum %d\\n", d, sum);',
+    "  }",
+    "  return failed;",
+    "}",
+)
+#: The script that writes NVCC_KERNEL_SOURCE, compiles it with ``@NVCC@`` (the toolkit's nvcc, by
+#: its path) and runs it; a compile failure prints ``rigforge-nvcc compile failed`` and nvcc's own
+#: output, and exits 2.
+NVCC_KERNEL = (
+    "d=$(mktemp -d) || exit 1; trap 'rm -rf \"$d\"' EXIT; "
+    "printf '%s\\n' " + " ".join(f"'{line}'" for line in NVCC_KERNEL_SOURCE) + ' > "$d/k.cu"; '
+    'timeout 300 @NVCC@ -o "$d/k" "$d/k.cu" > "$d/log" 2>&1 '
+    '|| { echo "rigforge-nvcc compile failed"; cat "$d/log"; exit 2; }; timeout 60 "$d/k"'
+)
+
 #: Parser name (``parse_<name>``, the folder of its recorded outputs under
 #: tests/unit/data/gpu/) -> the command whose output it reads. A parser of nothing rigforge
 #: runs (the plain nvidia-smi table; cudnn_version.h, read as a file) has no entry.

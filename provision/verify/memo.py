@@ -29,7 +29,7 @@ from provision.secrets import public
 from provision.targets import Target
 from provision.verify import junit
 from provision.verify.results import CheckResult, VerifyResult
-from provision.verify.spec import PREFETCH_DIR, check_modules, host_spec
+from provision.verify.spec import PREFETCH_DIR, check_modules, host_spec, scoped
 from provision.workspace import Workspace
 
 #: Per host, the results of the last verify whose round trip answered every command.
@@ -107,7 +107,7 @@ def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | 
           tiers: list[str] | None = None):
     """The recorded hosts whose last results still hold, as results; and the round trips
     made to find out, for the child pytest to use instead of fetching again."""
-    memo_dir = workspace.state_dir / MEMO_DIR
+    memo_dir = scoped(workspace.state_dir, MEMO_DIR, components, tiers)
     memos = {t.host.name: m for t in recorded if (m := load(memo_dir, t.host.name))}
     if not memos:
         return {}, {}
@@ -117,7 +117,8 @@ def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | 
     def meanwhile():
         local.update((t.host.name, local_key(t, components, tiers)) for t in candidates)
 
-    fetched = fetch(workspace, candidates, workspace.state_dir / PREFETCH_DIR, meanwhile)
+    fetched = fetch(workspace, candidates, scoped(workspace.state_dir, PREFETCH_DIR, components, tiers),
+                    meanwhile)
     reused = {}
     for t in candidates:
         name, answers = t.host.name, fetched.get(t.host.name)
@@ -136,7 +137,7 @@ def reuse(workspace: Workspace, recorded: list[Target], components: list[str] | 
 def remember(workspace: Workspace, group: list[Target], components: list[str] | None,
              result: VerifyResult, probes: dict, tiers: list[str] | None = None) -> None:
     """Keep the results of each host whose checks were all answered by its round trip."""
-    memo_dir = workspace.state_dir / MEMO_DIR
+    memo_dir = scoped(workspace.state_dir, MEMO_DIR, components, tiers)
     checks = [c.__dict__ for c in result.checks]
     cases = testcases_by_host(result.junit_xml, checks)
     for t in group:

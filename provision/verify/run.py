@@ -15,7 +15,7 @@ from provision.secrets import public
 from provision.targets import Target
 from provision.verify import junit, memo
 from provision.verify.results import CheckResult, VerifyResult
-from provision.verify.spec import PREFETCH_DIR, check_modules, host_spec
+from provision.verify.spec import PREFETCH_DIR, check_modules, host_spec, scoped
 from provision.workspace import Workspace
 
 #: Hosts checked at once: each gets its own pytest process (and SSH connection).
@@ -42,7 +42,7 @@ def pytest_command(
         "-p", "testinfra.plugin", "-p", "provision.checks.plugin",
         f"--rigforge-workspace={workspace.root}",
         f"--rigforge-report={report}",
-        f"--rigforge-prefetch={workspace.state_dir / PREFETCH_DIR}",
+        f"--rigforge-prefetch={scoped(workspace.state_dir, PREFETCH_DIR, components, tiers)}",
         f"--junitxml={junit_file}",
         "-o", "junit_family=xunit2",
         "-o", "junit_suite_name=rigforge-verify"
@@ -77,7 +77,7 @@ def run_checks(
     from provision.hosts import write_ssh_config
 
     write_ssh_config(workspace)
-    directory = workspace.state_dir / PREFETCH_DIR
+    directory = scoped(workspace.state_dir, PREFETCH_DIR, components, tiers)
     recorded, groups = [], []
     for t in targets:
         if prefetch.record_path(directory, t.host.name).is_file():

@@ -46,7 +46,7 @@ def _answers(rig, health_case: str, log_case: str) -> None:
 
 
 def test_without_a_gpu_every_health_check_is_skipped_with_its_reason(driver_rig):
-    proc, report = _verify(driver_rig, check=True)
+    _, report = _verify(driver_rig, check=True)
     checks = report["checks"]
     assert len(checks) == 6 and {c["tier"] for c in checks} == {"health"}
     assert all(c["outcome"] == "skipped" and "no NVIDIA GPU on this host" in c["message"] for c in checks)
@@ -75,7 +75,8 @@ def test_xid_79_and_a_narrow_link_fail_verify_and_doctor_names_the_fixes(driver_
         assert failed["test_pcie_links_run_at_full_width"]["message"].startswith(
             "GPU 1 runs its PCIe link at x8 of x16 (Gen 3 of 3)")
         # That recording's query has no power limit column: the configured 700 W cannot be confirmed.
-        assert "reports no power limit, 700 W is configured" in failed["test_power_limits_are_as_configured"]["message"]
+        power = failed["test_power_limits_are_as_configured"]["message"]
+        assert "reports no power limit, 700 W is configured" in power
         assert "FAILED " + driver_rig.name + " test_no_xid_event_since_boot: Xid 79" in proc.stderr
 
         doctor = rigforge(driver_rig.workspace, "doctor", driver_rig.name, "--tier", "health", "--json",

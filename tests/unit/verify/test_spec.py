@@ -45,3 +45,11 @@ def test_the_host_spec_goes_through_sudo_unless_the_user_is_root():
 
     assert spec_of("admin") == "ssh://rig1?sudo=true"
     assert spec_of("root") == "ssh://rig1" and spec_of(None) == "ssh://rig1"
+
+
+def test_a_narrowed_verify_keeps_its_commands_and_results_apart(tmp_path):
+    assert spec.scoped(tmp_path, "verify-commands", None, None) == tmp_path / "verify-commands"
+    narrowed = {spec.scoped(tmp_path, "verify-commands", c, t)
+                for c, t in [(None, ["install"]), (["base"], None), (["base"], ["install", "health"])]}
+    assert narrowed == {tmp_path / "verify-commands.install.all", tmp_path / "verify-commands.all.base",
+                        tmp_path / "verify-commands.install+health.base"}
