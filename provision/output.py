@@ -3,7 +3,7 @@
 import json
 
 from provision.inventory import Host
-from provision.verify import VerifyResult
+from provision.verify.results import VerifyResult
 from provision.verify.tiers import TIERS
 
 _OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "skipped": "dim"}

@@ -21,14 +21,14 @@ def terminal():
 
 def print_converge(out: Err, err: Err, result, as_json: bool) -> None:
     """Everything after the run (the components were announced before it)."""
+    if result.all_converged:
+        print_all_converged(out, result.quick, as_json)
+        return
     console = terminal()
     from provision import output
     from provision.commands.converge import SECOND_RUN
     from provision.progress import summary_table
 
-    if result.all_converged:
-        print_all_converged(out, result.quick, as_json)
-        return
     run, quick = result.run, result.quick
     if not as_json:
         if quick is not None:
@@ -55,8 +55,8 @@ def print_converge(out: Err, err: Err, result, as_json: bool) -> None:
 
 
 def print_all_converged(out: Err, quick, as_json: bool) -> None:
-    """Every chosen host is converged: say so, per host, without having run Ansible."""
-    console = terminal()
+    """Every chosen host is converged: say so, per host, without having run Ansible. Plain
+    lines, no table: this is the common re-run, and it need not wait for rich to load."""
     if as_json:
         from provision import output
         from provision.commands.converge import ConvergeResult
@@ -65,10 +65,20 @@ def print_all_converged(out: Err, quick, as_json: bool) -> None:
         out(output.dumps(found))
         return
     for host, decision in quick.decisions.items():
-        console.print(f"{host}: converged ({', '.join(decision.skip) or 'no components'}); "
-                      "state read in one SSH session, Ansible not needed")
-    _kept_warnings(console, quick, {})
-    console.print("nothing to do; `rigforge provision --full` runs Ansible anyway")
+        out(f"{host}: converged ({', '.join(decision.skip) or 'no components'}); "
+            "state read in one SSH session, Ansible not needed")
+    _kept_warnings(_Plain(out), quick, {})
+    out("nothing to do; `rigforge provision --full` runs Ansible anyway")
+
+
+class _Plain:
+    """``print`` of rich's Console for the few markup lines of a converged re-run, as text."""
+
+    def __init__(self, out: Err):
+        self.out = out
+
+    def print(self, text: str, **_) -> None:
+        self.out(text.replace("[yellow]", "").replace("[/]", ""))
 
 
 def print_warnings(console, run) -> None:

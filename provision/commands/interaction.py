@@ -44,7 +44,6 @@ def terminal(yes: bool, refusal: str, hint: str, ask: Callable[[str], bool],
     import sys
 
     from provision.errors import UsageError
-    from provision.progress import Progress
 
     def refuse_without_terminal():
         if not yes and not sys.stdin.isatty():
@@ -56,8 +55,15 @@ def terminal(yes: bool, refusal: str, hint: str, ask: Callable[[str], bool],
 
     if early:
         refuse_without_terminal()
-    return Interaction(confirm=confirm, say=say, progress=Progress,
+    return Interaction(confirm=confirm, say=say, progress=_live_progress,
                        become_password=prompt_password or _no_password)
+
+
+def _live_progress(title: str, hosts: list[str]) -> AbstractContextManager:
+    # Loaded when Ansible runs: a converged re-run never shows progress.
+    from provision.progress import Progress
+
+    return Progress(title, hosts)
 
 
 def trust_host_key(where: str, accept: bool, *, say: Callable[[str], None],

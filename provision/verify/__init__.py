@@ -8,7 +8,18 @@ changed, and :mod:`~provision.verify.vars` keeps the hosts' variables for the ch
 """
 
 from provision.verify.results import CheckResult, VerifyResult
-from provision.verify.run import run_checks
-from provision.verify.spec import check_modules
 
 __all__ = ["CheckResult", "VerifyResult", "check_modules", "run_checks"]
+
+
+def __getattr__(name: str):
+    # Loaded when used: the results' module alone is what output.py needs on every command.
+    if name == "run_checks":
+        from provision.verify.run import run_checks
+
+        return run_checks
+    if name == "check_modules":
+        from provision.verify.spec import check_modules
+
+        return check_modules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
