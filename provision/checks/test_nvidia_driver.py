@@ -158,3 +158,70 @@ def test_every_installed_kernel_has_an_nvidia_module(host):
         f"installed kernels without an NVIDIA module (they would boot without a driver): "
         f"{', '.join(missing)}. " + (fix if registered else "install their linux-modules-nvidia-* packages")
     )
+
+
+# GPU settings that last (roles/nvidia_driver/vars/settings.yml decides them the same way; the
+# live values, from nvidia-smi, are the health tier's).
+GPU_SETTINGS_UNIT = "rigforge-gpu-settings.service"
+GPU_SETTINGS_UNIT_FILE = f"/etc/systemd/system/{GPU_SETTINGS_UNIT}"
+GPU_SETTINGS_SCRIPT = "/usr/local/lib/rigforge/gpu-settings"
+POWER_OPTIONS = "/etc/modprobe.d/rigforge-nvidia-power.conf"
+PERSISTENCED_SHOW = ("systemctl show --property=LoadState --property=UnitFileState --property=ExecStart "
+                     "nvidia-persistenced.service")
+_STARTS_AT_BOOT = ("enabled", "enabled-runtime", "static", "generated")
+
+
+def _true(value) -> bool:
+    return value.strip().lower() in ("true", "yes", "on", "1") if isinstance(value, str) else bool(value)
+
+
+def persistenced_mode(show: str) -> str:
+    """What nvidia-persistenced does to persistence mode at boot, from `systemctl show`: on,
+    off (started with --no-persistence-mode) or none (not installed, or not started at boot)."""
+    props = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
+    if props.get("LoadState") != "loaded" or props.get("UnitFileState", "").strip() not in _STARTS_AT_BOOT:
+        return "none"
+    return "off" if "--no-persistence-mode" in props.get("ExecStart", "") else "on"
+
+
+def gpu_settings_commands(rig: dict, daemon: str) -> list[str]:
+    """The nvidia-smi arguments the unit runs, in order: persistence mode where the daemon does
+    not leave it as nvidia_driver_persistence_mode says, then each power limit."""
+    persistence = _true(rig.get("nvidia_driver_persistence_mode", True))
+    found = (["-pm 1"] if persistence and daemon != "on"
+             else ["-pm 0"] if not persistence and daemon == "on" else [])
+    limits = rig.get("nvidia_driver_power_limit_watts") or {}
+    return found + [f"-i {gpu} -pl {watts}" for gpu, watts in limits.items()]
+
+
+def test_gpu_settings_unit_is_there_exactly_when_it_has_work(host, rig):
+    """Power limits, and persistence mode where nvidia-persistenced does not set it, are applied
+    at every boot by rigforge-gpu-settings.service, which is absent when there is nothing to do."""
+    wanted = gpu_settings_commands(rig, persistenced_mode(host.run(PERSISTENCED_SHOW).stdout))
+    unit = host.file(GPU_SETTINGS_UNIT_FILE)
+    if not wanted:
+        assert not unit.exists, (
+            f"{GPU_SETTINGS_UNIT_FILE} is installed, but no power limit is set and nvidia-persistenced "
+            "leaves persistence mode as nvidia_driver_persistence_mode says: provision again to remove it")
+        return
+    calls = ", ".join(f"nvidia-smi {args}" for args in wanted)
+    assert unit.exists, f"{GPU_SETTINGS_UNIT_FILE} is missing: nothing applies {calls} at boot"
+    state = host.run(f"systemctl is-enabled {GPU_SETTINGS_UNIT}").stdout.strip()
+    assert state == "enabled", (
+        f"{GPU_SETTINGS_UNIT} is {state or 'unknown'}, not enabled: nothing applies {calls} at boot")
+    script = host.file(GPU_SETTINGS_SCRIPT)
+    lines = script.content_string.splitlines() if script.exists else []
+    missing = [f"nvidia-smi {args}" for args in wanted if args not in lines]
+    assert not missing, f"{GPU_SETTINGS_SCRIPT} does not run {', '.join(missing)}: provision again"
+
+
+def test_video_memory_preservation_matches_the_setting(host, rig):
+    conf = host.file(POWER_OPTIONS)
+    if _true(rig.get("nvidia_driver_preserve_video_memory", False)):
+        assert conf.exists, f"{POWER_OPTIONS} is missing though nvidia_driver_preserve_video_memory is true"
+        assert "NVreg_PreserveVideoMemoryAllocations=1" in conf.content_string, (
+            f"{POWER_OPTIONS} does not set NVreg_PreserveVideoMemoryAllocations=1")
+    else:
+        assert not conf.exists, (
+            f"{POWER_OPTIONS} sets NVIDIA's suspend options though nvidia_driver_preserve_video_memory "
+            "is false: provision again to remove it")
