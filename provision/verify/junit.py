@@ -37,6 +37,24 @@ def testsuite(name: str, cases: list[ET.Element], properties: dict[str, str] | N
     return suite
 
 
+def with_property(text: str, name: str, value_of) -> str:
+    """The document with ``<property name=NAME value=...>`` in each ``<testcase>`` for which
+    ``value_of(classname, name)`` gives a value (JUnit readers show a case's properties; those
+    that know none skip them)."""
+    if not text:
+        return text
+    root = ET.fromstring(text)
+    for case in root.iter("testcase"):
+        value = value_of(case.get("classname") or "", case.get("name") or "")
+        if value:
+            props = case.find("properties")
+            if props is None:
+                props = ET.Element("properties")
+                case.insert(0, props)
+            ET.SubElement(props, "property", {"name": name, "value": value})
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
 def to_text(element: ET.Element) -> str:
     """One element as text, without an XML declaration."""
     return ET.tostring(element, encoding="unicode")

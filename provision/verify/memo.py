@@ -154,7 +154,7 @@ def remember(workspace: Workspace, group: list[Target], components: list[str] | 
 def testcases_by_host(junit_xml: str, checks: list[dict]) -> dict[str, list[str]]:
     """The JUnit ``<testcase>`` elements of each host, matched through the checks' node ids
     (JUnit names a test by its node id's last part, its class by the rest)."""
-    owner = {_case_id(c["nodeid"]): c["host"] for c in checks if c.get("nodeid") and c.get("host")}
+    owner = {case_id(c["nodeid"]): c["host"] for c in checks if c.get("nodeid") and c.get("host")}
     found: dict[str, list[str]] = {}
     for case in junit.testcases(junit_xml):
         classname = (case.get("classname") or "").split(".")
@@ -164,7 +164,7 @@ def testcases_by_host(junit_xml: str, checks: list[dict]) -> dict[str, list[str]
     return found
 
 
-def _case_id(nodeid: str) -> tuple[str, str]:
+def case_id(nodeid: str) -> tuple[str, str]:
     """(innermost module or class, test name) as pytest's JUnit report spells them."""
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")

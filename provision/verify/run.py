@@ -143,13 +143,20 @@ def _check_group(
         )
         result = VerifyResult(
             checks=checks,
-            junit_xml=junit_file.read_text() if junit_file.exists() else "",
+            junit_xml=_tier_properties(junit_file.read_text(), checks) if junit_file.exists() else "",
             pytest_rc=proc.returncode,
             output=proc.stdout + proc.stderr,
         )
         memo.remember(workspace, group, components, result,
                       json.loads(probes.read_text()) if probes.exists() else {}, tiers)
         return result
+
+
+def _tier_properties(junit_xml: str, checks: list[CheckResult]) -> str:
+    """Each testcase with its tier (``rigforge.tier``), matched through the checks' node ids."""
+    tiers = {memo.case_id(c.nodeid): c.tier for c in checks if c.nodeid}
+    return junit.with_property(junit_xml, "rigforge.tier",
+                               lambda classname, name: tiers.get((classname.split(".")[-1], name)))
 
 
 def _write_vars(directory: Path, targets: list[Target]) -> Path:

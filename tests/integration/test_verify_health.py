@@ -62,6 +62,10 @@ def test_a_healthy_recording_passes(driver_rig):
         assert set(outcome.values()) == {"passed"}, outcome
         # The checks asked the stand-in nvidia-smi for the health query, not something else.
         assert HEALTH_ARGS in gpu_standin.calls(driver_rig, "nvidia-smi")
+        # JUnit carries each case's tier.
+        junit = rigforge(driver_rig.workspace, "verify", "--limit", driver_rig.name, "--tier", "health",
+                         "--format", "junit").stdout
+        assert junit.count('<property name="rigforge.tier" value="health" />') == 6
 
 
 def test_xid_79_and_a_narrow_link_fail_verify_and_doctor_names_the_fixes(driver_rig):

@@ -46,3 +46,18 @@ def test_suites_and_testcases_are_read_from_a_document_or_a_lone_suite():
     document = junit.document(junit.suites(lone) * 2)
     assert len(junit.suites(document)) == 2 and len(junit.testcases(document)) == 2
     assert junit.suites("") == [] and junit.testcases("") == []
+
+
+def test_each_testcase_can_carry_a_property_such_as_its_tier():
+    text = junit.document([junit.testsuite("rigforge-verify", [
+        junit.testcase("provision.checks.test_nvidia_driver_health", "test_link[ssh://rig1]", 0.1, "x4"),
+        junit.testcase("provision.checks.test_base", "test_os[ssh://rig1]", 0.1),
+    ])])
+    tiers = {"test_nvidia_driver_health": "health"}
+    tagged = junit.with_property(text, "rigforge.tier",
+                                 lambda classname, name: tiers.get(classname.split(".")[-1]))
+    cases = junit.testcases(tagged)
+    assert [p.attrib for p in cases[0].iter("property")] == [{"name": "rigforge.tier", "value": "health"}]
+    assert cases[0][0].tag == "properties" and cases[0].find("failure").get("message") == "x4"
+    assert cases[1].find("properties") is None
+    assert junit.with_property("", "rigforge.tier", lambda *a: "install") == ""
