@@ -29,6 +29,10 @@ def verify(workspace: Workspace, limit: str | None, components: str | None, full
         targets.settle_auto(chosen, narrowing, *probe_facts(workspace, unknown))
     targets.settle_auto(chosen, narrowing)
     loaded.save()
+    if tiers != list(verify_tiers.TIERS):
+        from provision.verify.spec import refuse_empty_tiers
+
+        refuse_empty_tiers(chosen, tiers)
     result = run_checks(workspace, chosen, narrowing, reuse=not full,
                         tiers=None if tiers == list(verify_tiers.TIERS) else tiers)
     if output is not None:

@@ -21,6 +21,23 @@ def scoped(state_dir: Path, name: str, components: list[str] | None, tiers: list
     return state_dir / f"{name}.{'+'.join(tiers or ['all'])}.{'+'.join(components or ['all'])}"
 
 
+def refuse_empty_tiers(targets: list[Target], tiers: list[str]) -> None:
+    """A verify of tiers that hold no check for any chosen host's components cannot be
+    honoured: refused (exit 2) before any check runs, naming the components that have some."""
+    from provision import registry
+    from provision.errors import UsageError
+
+    def has(component: str, tier: str) -> bool:
+        return (assets.checks_dir() / f"{module_name(component, tier)}.py").is_file()
+
+    if any(has(c, tier) for t in targets for c in t.components for tier in tiers):
+        return
+    hosts = ", ".join(f"{t.host.name} ({', '.join(t.components) or 'no components'})" for t in targets)
+    offered = "; ".join(f"{tier}: {', '.join(c for c in registry.names() if has(c, tier))}" for tier in tiers)
+    raise UsageError(f"no check of tier {', '.join(tiers)} applies to the components of {hosts}",
+                     hint=f"checks of that tier exist for {offered}; choose another --tier, or leave it out")
+
+
 def host_spec(target: Target) -> str:
     """testinfra's host spec: ssh through the workspace's ssh_config, sudo unless root."""
     user = target.host.user

@@ -53,3 +53,15 @@ def test_a_narrowed_verify_keeps_its_commands_and_results_apart(tmp_path):
                 for c, t in [(None, ["install"]), (["base"], None), (["base"], ["install", "health"])]}
     assert narrowed == {tmp_path / "verify-commands.install.all", tmp_path / "verify-commands.all.base",
                         tmp_path / "verify-commands.install+health.base"}
+
+
+def test_tiers_with_no_check_for_any_chosen_component_are_refused():
+    import pytest
+
+    from provision.errors import UsageError
+
+    spec.refuse_empty_tiers([target("a", "base"), target("b", "nvidia_driver")], ["health"])  # b has some
+    with pytest.raises(UsageError) as refused:
+        spec.refuse_empty_tiers([target("a", "base", "docker")], ["health"])
+    assert refused.value.message == "no check of tier health applies to the components of a (base, docker)"
+    assert refused.value.hint.startswith("checks of that tier exist for health: nvidia_driver")
