@@ -47,13 +47,7 @@ s mokutil-err; command -v mokutil >/dev/null 2>&1 && @MOKUTIL_SB_STATE@ 2>&1 >/d
 # The key DKMS signs modules with (dkms's prepare_signing: Ubuntu's update-secureboot-policy key,
 # else its own, unless /etc/dkms/framework.conf names another) and whether it is enrolled.
 s mok-key
-k=/var/lib/dkms/mok.pub
-case "$(sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"')" in
-  ubuntu*) k=/var/lib/shim-signed/mok/MOK.der;;
-esac
-c=$(sed -n 's/^[[:space:]]*mok_certificate=//p' /etc/dkms/framework.conf /etc/dkms/framework.conf.d/*.conf \
-  2>/dev/null | tail -n 1 | tr -d "\"'")
-[ -n "$c" ] && k=$c
+@MOK_SIGNING_KEY@
 echo "@@key=$k"
 if [ -r "$k" ]; then run @MOKUTIL_TEST_KEY@
 elif [ -e "$k" ] || { [ -d "${k%/*}" ] && [ ! -x "${k%/*}" ]; }; then echo "@@unreadable@@"

@@ -29,3 +29,12 @@ def fail(cause: str, fix: str = "") -> None:
     """Fail the running check with ``cause`` (what is wrong and why, one line) and ``fix`` (the
     command or step that repairs it)."""
     raise Finding(cause, fix)
+
+
+def fail_on(problems: list) -> None:
+    """Fail the running check with every problem found (``Problem``\\s of provision/gpu/health.py
+    and workload.py: the causes joined, each fix once); do nothing when there is none."""
+    from provision.gpu.health import summary
+
+    if problems:
+        fail(*summary(problems))

@@ -13,7 +13,7 @@ import shlex
 
 import pytest
 
-from provision.checks import fail
+from provision.checks import fail_on
 from provision.checks.gpu import require_kernel_module
 from provision.checks.test_conda import _prefix
 
@@ -22,7 +22,6 @@ pytestmark = [pytest.mark.component("conda"), pytest.mark.tier("workload")]
 
 def test_pytorch_computes_on_every_gpu(host, rig):
     from provision.gpu.commands import TORCH_WORKLOAD, TORCH_WORKLOAD_SCRIPT
-    from provision.gpu.health import summary
     from provision.gpu.workload import parse_torch_run, torch_problems
 
     require_kernel_module(host)
@@ -43,5 +42,4 @@ def test_pytorch_computes_on_every_gpu(host, rig):
             problems += torch_problems(name, out.rc, output)
     if len(without) == len(names):
         pytest.skip(f"no environment in conda_environments has PyTorch: {', '.join(without)}")
-    if problems:
-        fail(*summary(problems))
+    fail_on(problems)

@@ -11,7 +11,7 @@ import shlex
 
 import pytest
 
-from provision.checks import fail
+from provision.checks import fail_on
 from provision.checks.gpu import require_kernel_module
 from provision.checks.test_cuda import _nvcc
 
@@ -20,7 +20,6 @@ pytestmark = [pytest.mark.component("cuda"), pytest.mark.tier("workload")]
 
 def test_nvcc_builds_a_kernel_that_runs_on_every_gpu(host, request):
     from provision.gpu.commands import NVCC_KERNEL
-    from provision.gpu.health import summary
     from provision.gpu.workload import nvcc_problems
 
     require_kernel_module(host)
@@ -30,5 +29,4 @@ def test_nvcc_builds_a_kernel_that_runs_on_every_gpu(host, request):
         pytest.skip("no CUDA toolkit: nvcc is not in /usr/local/cuda/bin or /usr/bin")
     out = host.run(NVCC_KERNEL.replace("@NVCC@", shlex.quote(nvcc)))
     problems = nvcc_problems(out.rc, out.stdout + out.stderr)
-    if problems:
-        fail(*summary(problems))
+    fail_on(problems)

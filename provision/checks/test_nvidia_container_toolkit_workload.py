@@ -12,7 +12,7 @@ skipped with the reason, after the same two commands the install tier runs.
 
 import pytest
 
-from provision.checks import fail
+from provision.checks import fail_on
 from provision.checks.gpu import require_kernel_module
 from provision.checks.test_nvidia_container_toolkit import CDI_REFRESH_SPEC, CDI_STATIC_SPEC
 
@@ -20,12 +20,6 @@ pytestmark = [pytest.mark.component("nvidia_container_toolkit"), pytest.mark.tie
 
 CDI_DEVICES = "--device nvidia.com/gpu=all"
 
-
-def _fail_on(problems) -> None:
-    from provision.gpu.health import summary
-
-    if problems:
-        fail(*summary(problems))
 
 
 def _image(rig) -> str:
@@ -43,7 +37,7 @@ def _host_gpus(host) -> list[str]:
 
     out = host.run(NVIDIA_SMI_LIST)
     if out.rc != 0:
-        _fail_on([smi_failure(out.stdout + out.stderr, out.rc)])
+        fail_on([smi_failure(out.stdout + out.stderr, out.rc)])
     return gpu_list(out.stdout)
 
 
@@ -61,7 +55,7 @@ def _run_container(host, rig, devices: str) -> None:
                else "could not be pulled")
         pytest.skip(f"the image {image} is not on the host and {why}: `docker pull {image}` "
                     "(or pin nvidia_container_toolkit_check_image as IMAGE@sha256:DIGEST)")
-    _fail_on(container_problems(command, out.rc, output, gpus))
+    fail_on(container_problems(command, out.rc, output, gpus))
 
 
 def test_gpu_container_runs_nvidia_smi(host, rig):

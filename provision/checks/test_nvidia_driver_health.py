@@ -10,17 +10,14 @@ import warnings
 
 import pytest
 
-from provision.checks import RigforgeWarning, fail
+from provision.checks import RigforgeWarning, fail, fail_on
 from provision.checks.gpu import require_kernel_module
 
 pytestmark = [pytest.mark.component("nvidia_driver"), pytest.mark.tier("health")]
 
-
-def _fail_on(problems) -> None:
-    from provision.gpu.health import summary
-
-    if problems:
-        fail(*summary(problems))
+#: Each host's answer to the health query: four checks read it, and nvidia-smi is slow to start
+#: (the prefetch answers a command once; a second ask would go over the wire again).
+_answers: dict = {}
 
 
 def _health(host):
@@ -31,9 +28,11 @@ def _health(host):
     from provision.gpu.nvidia_smi_health import parse_nvidia_smi_health
 
     require_kernel_module(host)
-    out = host.run(NVIDIA_SMI_HEALTH)
+    if host not in _answers:
+        _answers[host] = host.run(NVIDIA_SMI_HEALTH)
+    out = _answers[host]
     if out.rc != 0:
-        _fail_on([smi_failure(out.stdout + out.stderr, out.rc)])
+        fail_on([smi_failure(out.stdout + out.stderr, out.rc)])
     return parse_nvidia_smi_health(out.stdout)
 
 
@@ -52,13 +51,13 @@ def test_no_xid_event_since_boot(host):
     problems, notes = xid_findings(parse_kernel_xid(log.stdout), table().xid_event)
     for note in notes:
         warnings.warn(RigforgeWarning(note), stacklevel=1)
-    _fail_on(problems)
+    fail_on(problems)
 
 
 def test_pcie_links_run_at_full_width(host):
     from provision.gpu.health import link_problems
 
-    _fail_on(link_problems(_health(host)))
+    fail_on(link_problems(_health(host)))
 
 
 def test_no_uncorrectable_memory_error_or_pending_repair(host):
@@ -70,13 +69,13 @@ def test_no_uncorrectable_memory_error_or_pending_repair(host):
     remapped = host.run(NVIDIA_SMI_REMAPPED_ROWS)
     # Cards before Ampere have no row remapper: the query fails there, and pages are retired instead.
     remaps = parse_nvidia_smi_remapped_rows(remapped.stdout) if remapped.rc == 0 else []
-    _fail_on(memory_problems(rows, remaps))
+    fail_on(memory_problems(rows, remaps))
 
 
 def test_persistence_mode_is_as_configured(host, rig):
     from provision.gpu.health import persistence_problems
 
-    _fail_on(persistence_problems(_health(host), bool(rig.get("nvidia_driver_persistence_mode", True))))
+    fail_on(persistence_problems(_health(host), bool(rig.get("nvidia_driver_persistence_mode", True))))
 
 
 def test_power_limits_are_as_configured(host, rig):
@@ -86,16 +85,17 @@ def test_power_limits_are_as_configured(host, rig):
     configured = rig.get("nvidia_driver_power_limit_watts") or {}
     if not configured:
         pytest.skip("no power limit configured (nvidia_driver_power_limit_watts): the cards' defaults apply")
-    _fail_on(power_problems(rows, configured))
+    fail_on(power_problems(rows, configured))
 
 
-#: The module-signing key DKMS uses (as the probe's script finds it, provision/probe.py), and
-#: what mokutil says of Secure Boot and of that key: "SB|KEY|TEST-KEY OUTPUT".
-_SIGNING = (
-    "k=/var/lib/dkms/mok.pub; grep -qi '^ID=.\\?ubuntu' /etc/os-release && "
-    "k=/var/lib/shim-signed/mok/MOK.der; command -v mokutil >/dev/null || { echo absent; exit 0; }; "
-    "mokutil --sb-state 2>&1 | head -n 1; echo \"$k\"; [ -r \"$k\" ] && mokutil --test-key \"$k\" 2>&1; true"
-)
+def _signing_script() -> str:
+    """What mokutil says of Secure Boot, the module-signing key DKMS uses (found as the probe
+    finds it), and what mokutil says of that key: lines "SB STATE", "KEY", "TEST-KEY OUTPUT"."""
+    from provision.gpu.commands import MOK_SIGNING_KEY
+
+    return (MOK_SIGNING_KEY + "\ncommand -v mokutil >/dev/null || { echo absent; exit 0; }\n"
+            'mokutil --sb-state 2>&1 | head -n 1; echo "$k"\n'
+            '[ -r "$k" ] && mokutil --test-key "$k" 2>&1; true')
 
 
 def test_the_driver_module_is_loaded(host):
@@ -107,7 +107,7 @@ def test_the_driver_module_is_loaded(host):
         return
     if not nvidia_gpus(host):
         pytest.skip("no NVIDIA GPU on this host: no driver module is expected")
-    lines = host.run(_SIGNING).stdout.splitlines()
+    lines = host.run(_signing_script()).stdout.splitlines()
     if len(lines) >= 2 and parse_mokutil_sb_state(lines[0]).enforcing:
         key = parse_mokutil_test_key("\n".join(lines[2:]))
         if key.state in ("not-enrolled", "no-key"):

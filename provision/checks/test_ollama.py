@@ -115,8 +115,9 @@ def test_models_are_present(host, rig):
 
 
 def test_ollama_reports_the_gpu(host):
-    gpus = host.run("lspci -nn -d 10de: 2>/dev/null | grep -E '\\[030[02]\\]'").stdout.strip()
-    if not gpus:
+    from provision.checks.gpu import nvidia_gpus
+
+    if not nvidia_gpus(host):
         pytest.skip("no NVIDIA GPU on this host (lspci)")
     # Only what the running server logged: its GPU discovery happens once, at start.
     invocation = host.check_output("systemctl show --property=InvocationID --value ollama")

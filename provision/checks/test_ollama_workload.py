@@ -17,7 +17,7 @@ import shlex
 
 import pytest
 
-from provision.checks import fail
+from provision.checks import fail, fail_on
 from provision.checks.gpu import require_kernel_module
 from provision.checks.test_ollama import api_url, model_name
 
@@ -55,7 +55,6 @@ def _model(host, rig) -> str:
 
 def test_a_pulled_model_runs_on_the_gpu(host, rig):
     from provision.gpu.commands import NVIDIA_SMI_LIST, OLLAMA_LOAD, OLLAMA_PS
-    from provision.gpu.health import summary
     from provision.gpu.ollama_ps import parse_ollama_ps
     from provision.gpu.parsing import ParseError
     from provision.gpu.workload import load_problem, on_cpu, placement_problems
@@ -77,5 +76,4 @@ def test_a_pulled_model_runs_on_the_gpu(host, rig):
     if on_cpu(model, rows):
         smi = host.run(NVIDIA_SMI_LIST)  # all on the CPU: the driver's state names the cause
         problems = placement_problems(model, rows, smi.rc, smi.stdout + smi.stderr)
-    if problems:
-        fail(*summary(problems))
+    fail_on(problems)

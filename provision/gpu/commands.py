@@ -31,6 +31,17 @@ MOKUTIL_SB_STATE = "mokutil --sb-state"
 #: ``$k`` is the probe script's: the key DKMS signs modules with on that host.
 MOKUTIL_TEST_KEY = 'mokutil --test-key "$k"'
 
+#: Sets ``$k`` to the key DKMS signs modules with (dkms's prepare_signing: Ubuntu's
+#: update-secureboot-policy key, else its own, unless /etc/dkms/framework.conf names another):
+#: the probe's script and the health check that explains an unloaded module both use it.
+MOK_SIGNING_KEY = r"""k=/var/lib/dkms/mok.pub
+case "$(sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"')" in
+  ubuntu*) k=/var/lib/shim-signed/mok/MOK.der;;
+esac
+c=$(sed -n 's/^[[:space:]]*mok_certificate=//p' /etc/dkms/framework.conf /etc/dkms/framework.conf.d/*.conf \
+  2>/dev/null | tail -n 1 | tr -d "\"'")
+[ -n "$c" ] && k=$c"""
+
 #: The nvidia_driver check runs it on a provisioned host.
 DKMS_STATUS = "dkms status"
 #: The cuda check runs it by nvcc's path: a CUDA install leaves /usr/local/cuda/bin off PATH.
